@@ -1,0 +1,139 @@
+"""Build redis-py clients (sync and asyncio) from :class:`~rcache.config.RedisSettings`.
+
+redis-py's own retries are switched off: the adapter retries, with its own backoff and
+circuit breaker, so that one policy (and one count of attempts) applies everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+import redis.asyncio
+import redis.asyncio.cluster
+import redis.asyncio.retry
+import redis.asyncio.sentinel
+import redis.cluster
+import redis.sentinel
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from rcache.config import RedisSettings
+
+__all__ = ["async_client", "sync_client"]
+
+
+def _connection_kwargs(s: RedisSettings) -> dict[str, Any]:
+    kw: dict[str, Any] = {
+        "username": s.username,
+        "password": s.password,
+        "socket_timeout": s.socket_timeout,
+        "socket_connect_timeout": s.socket_connect_timeout,
+        "socket_keepalive": s.socket_keepalive,
+        "health_check_interval": s.health_check_interval,
+        "client_name": s.client_name,
+    }
+    if s.ssl:
+        kw.update(
+            ssl_ca_certs=s.ssl_ca_certs,
+            ssl_certfile=s.ssl_certfile,
+            ssl_keyfile=s.ssl_keyfile,
+            ssl_cert_reqs=s.ssl_cert_reqs,
+            ssl_check_hostname=s.ssl_check_hostname and s.ssl_cert_reqs != "none",
+        )
+    return kw
+
+
+def _sentinel_kwargs(s: RedisSettings) -> dict[str, Any]:
+    kw: dict[str, Any] = {
+        "socket_timeout": s.socket_timeout,
+        "socket_connect_timeout": s.socket_connect_timeout,
+        "username": s.sentinel_username,
+        "password": s.sentinel_password,
+    }
+    if s.ssl:
+        kw["ssl"] = True
+        kw.update({k: v for k, v in _connection_kwargs(s).items() if k.startswith("ssl_")})
+    return kw
+
+
+def sync_client(s: RedisSettings) -> Any:
+    """Return a blocking redis-py client (``Redis`` or ``RedisCluster``) for ``s``."""
+    no_retry = Retry(NoBackoff(), 0)
+    kw = _connection_kwargs(s)
+    if s.mode == "cluster":
+        nodes = [redis.cluster.ClusterNode(h, p) for h, p in s.hosts]
+        return redis.cluster.RedisCluster(
+            startup_nodes=nodes, ssl=s.ssl, retry=no_retry, max_connections=s.max_connections, **kw
+        )
+    if s.mode == "sentinel":
+        sentinel = redis.sentinel.Sentinel(
+            list(s.hosts), sentinel_kwargs=_sentinel_kwargs(s), ssl=s.ssl, **kw
+        )
+        assert s.service_name is not None
+        return sentinel.master_for(
+            s.service_name, db=s.db, retry=no_retry, max_connections=s.max_connections
+        )
+    if s.unix_socket_path is not None:
+        conn: dict[str, Any] = {
+            "connection_class": redis.UnixDomainSocketConnection,
+            "path": s.unix_socket_path,
+        }
+        kw.pop("socket_keepalive")
+    else:
+        host, port = s.hosts[0]
+        conn = {
+            "connection_class": redis.SSLConnection if s.ssl else redis.Connection,
+            "host": host,
+            "port": port,
+        }
+    pool = redis.BlockingConnectionPool(
+        max_connections=s.max_connections,
+        timeout=s.pool_timeout,
+        db=s.db,
+        retry=no_retry,
+        **conn,
+        **kw,
+    )
+    return redis.Redis(connection_pool=pool, retry=no_retry)
+
+
+def async_client(s: RedisSettings) -> Any:
+    """Return an asyncio redis-py client (``Redis`` or ``RedisCluster``) for ``s``."""
+    no_retry = redis.asyncio.retry.Retry(NoBackoff(), 0)
+    kw = _connection_kwargs(s)
+    if s.mode == "cluster":
+        nodes = [redis.asyncio.cluster.ClusterNode(h, p) for h, p in s.hosts]
+        return redis.asyncio.cluster.RedisCluster(
+            startup_nodes=nodes, ssl=s.ssl, retry=no_retry, max_connections=s.max_connections, **kw
+        )
+    if s.mode == "sentinel":
+        sentinel = redis.asyncio.sentinel.Sentinel(
+            list(s.hosts), sentinel_kwargs=_sentinel_kwargs(s), ssl=s.ssl, **kw
+        )
+        assert s.service_name is not None
+        return sentinel.master_for(
+            s.service_name, db=s.db, retry=no_retry, max_connections=s.max_connections
+        )
+    if s.unix_socket_path is not None:
+        conn: dict[str, Any] = {
+            "connection_class": redis.asyncio.UnixDomainSocketConnection,
+            "path": s.unix_socket_path,
+        }
+        kw.pop("socket_keepalive")
+    else:
+        host, port = s.hosts[0]
+        conn = {
+            "connection_class": redis.asyncio.SSLConnection if s.ssl else redis.asyncio.Connection,
+            "host": host,
+            "port": port,
+        }
+    pool = redis.asyncio.BlockingConnectionPool(
+        max_connections=s.max_connections,
+        timeout=s.pool_timeout,
+        db=s.db,
+        retry=no_retry,
+        **conn,
+        **kw,
+    )
+    return redis.asyncio.Redis(connection_pool=pool, retry=no_retry)

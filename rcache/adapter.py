@@ -1,0 +1,444 @@
+"""The Redis adapter: runs operations, retries, trips the breaker, translates errors.
+
+:class:`RedisAdapter` (blocking) and :class:`AsyncRedisAdapter` (asyncio) drive the same
+operations (:mod:`rcache.ops`): each yielded :class:`~rcache.ops.Batch` is one pipelined
+round trip. Around every round trip:
+
+1. the circuit breaker is asked first; while it is open the call fails at once with
+   :class:`~rcache.errors.CircuitOpen` instead of paying a connect timeout;
+2. connection errors and timeouts are retried for idempotent batches (an immediate
+   retry, then exponential backoff with jitter, bounded by attempts and a deadline);
+3. ``redis.exceptions`` become the rcache error tree here, and only here.
+
+A failed batch is thrown into the operation, which may catch it (caches fail open) or
+let it rise. The breaker logs one warning when Redis goes away and one line when it is
+back, so an outage is reported once, not per call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
+
+import redis.exceptions as rex
+
+from rcache._clients import async_client, sync_client
+from rcache._cluster import split_commands
+from rcache.config import RedisSettings
+from rcache.errors import (
+    AuthenticationFailed,
+    BackendError,
+    BackendOutOfMemory,
+    BackendReadOnly,
+    BackendTimeout,
+    BackendUnavailable,
+    CircuitOpen,
+    ConfigurationError,
+    RCacheError,
+)
+from rcache.ops import Batch, Call, Command, Op, Sleep
+from rcache.resilience import CircuitBreaker, RetryPolicy
+from rcache.scripts import source_for_sha
+
+__all__ = ["AdapterStats", "AsyncRedisAdapter", "RedisAdapter", "translate_error"]
+
+T = TypeVar("T")
+logger = logging.getLogger("rcache.adapter")
+
+# Errors that mean "Redis was not reached or did not answer": retried, counted by the breaker.
+_TRANSIENT = (rex.ConnectionError, rex.TimeoutError, TimeoutError, ConnectionError)
+
+
+@dataclass(slots=True)
+class AdapterStats:
+    """Counters kept by an adapter (plain ints: cheap, approximate under threads).
+
+    ``hits``/``misses`` are counted by the backends that know what a hit is.
+    """
+
+    round_trips: int = 0
+    commands: int = 0
+    errors: int = 0
+    retries: int = 0
+    fast_failures: int = 0
+    breaker_trips: int = 0
+    hits: int = 0
+    misses: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """Return the counters as a dict."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def translate_error(exc: BaseException) -> RCacheError:
+    """Map an exception from redis-py (or the socket layer) to the rcache error tree."""
+    if isinstance(exc, RCacheError):
+        return exc
+    msg = str(exc) or type(exc).__name__
+    if isinstance(exc, rex.AuthenticationError | rex.AuthorizationError):
+        return AuthenticationFailed(f"Redis refused the credentials: {msg}")
+    if isinstance(exc, rex.NoPermissionError):
+        return AuthenticationFailed(f"the Redis user may not run this command: {msg}")
+    if isinstance(exc, rex.TimeoutError | TimeoutError):
+        return BackendTimeout(f"Redis did not answer in time: {msg}")
+    if isinstance(exc, rex.ConnectionError | ConnectionError | OSError):
+        return BackendUnavailable(f"cannot reach Redis: {msg}")
+    if isinstance(exc, rex.ReadOnlyError):
+        return BackendReadOnly(f"Redis is read-only (a replica?): {msg}")
+    if isinstance(exc, rex.OutOfMemoryError) or msg.startswith("OOM"):
+        return BackendOutOfMemory(f"Redis is out of memory: {msg}")
+    if isinstance(exc, rex.ClusterDownError | rex.TryAgainError | rex.RedisClusterException):
+        return BackendUnavailable(f"Redis Cluster is not serving: {msg}")
+    return BackendError(f"Redis error: {msg}")
+
+
+def _is_pool_exhausted(exc: BaseException) -> bool:
+    return isinstance(exc, rex.MaxConnectionsError) or "No connection available" in str(exc)
+
+
+class _AdapterBase:
+    """State and policy shared by the two drivers (no I/O here)."""
+
+    def __init__(
+        self,
+        settings: RedisSettings | None = None,
+        *,
+        client: Any = None,
+        breaker: CircuitBreaker | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.settings = settings or RedisSettings()
+        self.breaker = breaker or self.settings.breaker()
+        self.retry = retry or self.settings.retry_policy()
+        self.stats = AdapterStats()
+        self._cluster = self.settings.mode == "cluster"
+        self._client = client if client is not None else self._make_client()
+
+    def _make_client(self) -> Any:
+        raise NotImplementedError
+
+    @property
+    def client(self) -> Any:
+        """The underlying redis-py client, for what rcache does not wrap."""
+        return self._client
+
+    @property
+    def key_prefix(self) -> str:
+        """The key prefix from the settings (``""`` when none)."""
+        return self.settings.key_prefix
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.settings.redacted_url()!r})"
+
+    # -- breaker and retry bookkeeping -----------------------------------------------------
+
+    def _fail_fast(self) -> CircuitOpen:
+        self.stats.fast_failures += 1
+        self.stats.errors += 1
+        return CircuitOpen(
+            f"Redis at {self.settings.redacted_url()} failed recently; "
+            f"not retrying for up to {self.breaker.cooldown:g}s"
+        )
+
+    def _on_success(self) -> None:
+        if self.breaker.record_success():
+            logger.warning("Redis at %s is reachable again", self.settings.redacted_url())
+
+    def _on_transient(self, exc: BaseException) -> RCacheError:
+        err = translate_error(exc)
+        self.stats.errors += 1
+        if isinstance(err, AuthenticationFailed) or _is_pool_exhausted(exc):
+            return err  # the server answered (or never asked): not an outage
+        if self.breaker.record_failure():
+            self.stats.breaker_trips += 1
+            logger.warning(
+                "Redis at %s is unreachable (%s); failing fast, probing every %gs",
+                self.settings.redacted_url(),
+                err,
+                self.breaker.cooldown,
+            )
+        return err
+
+    def _retry_delay(
+        self, batch: Batch, err: RCacheError, failures: int, t0: float
+    ) -> float | None:
+        if not batch.idempotent or isinstance(err, AuthenticationFailed | CircuitOpen):
+            return None
+        delay = self.retry.delay(failures, time.monotonic() - t0)
+        if delay is not None:
+            self.stats.retries += 1
+        return delay
+
+    def _prepare(self, commands: Sequence[Command]) -> tuple[Sequence[Command], Any]:
+        if self._cluster and len(commands) and any(len(c) > 2 for c in commands):
+            split = split_commands(commands)
+            if split is not None:
+                return split
+        return commands, None
+
+    def _finish(self, batch: Batch, replies: list[Any], merge: Any) -> list[Any]:
+        if merge is not None:
+            replies = merge(replies)
+        for i, reply in enumerate(replies):
+            if isinstance(reply, BaseException):
+                err = translate_error(reply)
+                if batch.raise_on_error:
+                    raise err from reply
+                replies[i] = err
+        return replies
+
+
+def _sentinels_of(pool: Any) -> list[Any]:
+    """Return the clients a Sentinel-managed pool uses to ask for the master."""
+    manager = getattr(pool, "sentinel_manager", None)
+    return list(getattr(manager, "sentinels", ()))
+
+
+def _noscript(replies: list[Any], commands: Sequence[Command]) -> list[int]:
+    return [
+        i
+        for i, r in enumerate(replies)
+        if isinstance(r, rex.NoScriptError) and str(commands[i][0]).upper() == "EVALSHA"
+    ]
+
+
+def _as_eval(cmd: Command) -> Command:
+    source = source_for_sha(cmd[1])
+    if source is None:
+        raise ConfigurationError("EVALSHA of a script this process does not know")
+    return ("EVAL", source, *cmd[2:])
+
+
+class RedisAdapter(_AdapterBase):
+    """Run operations against Redis from blocking code (thread-safe)."""
+
+    @classmethod
+    def from_url(cls, url: str, **settings: Any) -> RedisAdapter:
+        """Build an adapter from a Redis URL; keyword ``settings`` override the URL."""
+        return cls(RedisSettings.from_url(url, **settings))
+
+    def _make_client(self) -> Any:
+        return sync_client(self.settings)
+
+    def run(self, op: Op[T]) -> T:
+        """Drive ``op`` to completion and return its result."""
+        try:
+            effect = next(op)
+            while True:
+                kind = type(effect)
+                if kind is Batch:
+                    try:
+                        result: Any = self.execute_batch(effect)  # type: ignore[arg-type]
+                    except RCacheError as err:
+                        effect = op.throw(err)
+                        continue
+                elif kind is Sleep:
+                    time.sleep(effect.seconds)  # type: ignore[union-attr]
+                    result = None
+                elif kind is Call:
+                    result = effect.fn(*effect.args, **effect.kwargs)  # type: ignore[union-attr]
+                else:
+                    raise TypeError(f"an operation yielded {effect!r}, not an effect")
+                effect = op.send(result)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+    def execute(self, *command: Any, idempotent: bool = True) -> Any:
+        """Send one command and return its reply (one round trip)."""
+        return self.execute_batch(Batch((command,), idempotent=idempotent))[0]
+
+    def execute_batch(self, batch: Batch) -> list[Any]:
+        """Send the batch's commands in one round trip; return their replies in order."""
+        commands, merge = self._prepare(batch.commands)
+        failures = 0
+        t0 = 0.0
+        while True:
+            if not self.breaker.allow():
+                raise self._fail_fast()
+            try:
+                replies = self._send(commands)
+            except _TRANSIENT as exc:
+                err = self._on_transient(exc)
+                failures += 1
+                if failures == 1:
+                    t0 = time.monotonic()
+                delay = self._retry_delay(batch, err, failures, t0)
+                if delay is None:
+                    raise err from exc
+                if delay:
+                    time.sleep(delay)
+                continue
+            self._on_success()
+            return self._finish(batch, replies, merge)
+
+    def _send(self, commands: Sequence[Command]) -> list[Any]:
+        self.stats.round_trips += 1
+        self.stats.commands += len(commands)
+        client = self._client
+        if len(commands) == 1:
+            cmd = commands[0]
+            try:
+                return [client.execute_command(*cmd)]
+            except rex.NoScriptError:
+                return [client.execute_command(*_as_eval(cmd))]
+            except _TRANSIENT:
+                raise
+            except rex.RedisError as exc:
+                return [exc]
+        pipe = client.pipeline(transaction=False)
+        for cmd in commands:
+            pipe.execute_command(*cmd)
+        replies: list[Any] = pipe.execute(raise_on_error=False)
+        missing = _noscript(replies, commands)
+        if missing:
+            pipe = client.pipeline(transaction=False)
+            for i in missing:
+                pipe.execute_command(*_as_eval(commands[i]))
+            for i, reply in zip(missing, pipe.execute(raise_on_error=False), strict=True):
+                replies[i] = reply
+        for reply in replies:
+            if isinstance(reply, _TRANSIENT):
+                raise reply
+        return replies
+
+    def ping(self) -> float:
+        """Return the round-trip time of a PING in seconds (raises if Redis is down)."""
+        t = time.perf_counter()
+        self.execute("PING")
+        return time.perf_counter() - t
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._client.close()
+        pool = getattr(self._client, "connection_pool", None)
+        if pool is not None:  # a pool we passed in is not closed by the client itself
+            pool.disconnect()
+            for sentinel in _sentinels_of(pool):
+                sentinel.close()
+
+    def __enter__(self) -> RedisAdapter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncRedisAdapter(_AdapterBase):
+    """Run operations against Redis from asyncio code (one event loop per adapter)."""
+
+    @classmethod
+    def from_url(cls, url: str, **settings: Any) -> AsyncRedisAdapter:
+        """Build an adapter from a Redis URL; keyword ``settings`` override the URL."""
+        return cls(RedisSettings.from_url(url, **settings))
+
+    def _make_client(self) -> Any:
+        return async_client(self.settings)
+
+    async def run(self, op: Op[T]) -> T:
+        """Drive ``op`` to completion and return its result."""
+        try:
+            effect = next(op)
+            while True:
+                kind = type(effect)
+                if kind is Batch:
+                    try:
+                        result: Any = await self.execute_batch(effect)  # type: ignore[arg-type]
+                    except RCacheError as err:
+                        effect = op.throw(err)
+                        continue
+                elif kind is Sleep:
+                    await asyncio.sleep(effect.seconds)  # type: ignore[union-attr]
+                    result = None
+                elif kind is Call:
+                    result = effect.fn(*effect.args, **effect.kwargs)  # type: ignore[union-attr]
+                    if inspect.isawaitable(result):
+                        result = await result
+                else:
+                    raise TypeError(f"an operation yielded {effect!r}, not an effect")
+                effect = op.send(result)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+    async def execute(self, *command: Any, idempotent: bool = True) -> Any:
+        """Send one command and return its reply (one round trip)."""
+        return (await self.execute_batch(Batch((command,), idempotent=idempotent)))[0]
+
+    async def execute_batch(self, batch: Batch) -> list[Any]:
+        """Send the batch's commands in one round trip; return their replies in order."""
+        commands, merge = self._prepare(batch.commands)
+        failures = 0
+        t0 = 0.0
+        while True:
+            if not self.breaker.allow():
+                raise self._fail_fast()
+            try:
+                replies = await self._send(commands)
+            except _TRANSIENT as exc:
+                err = self._on_transient(exc)
+                failures += 1
+                if failures == 1:
+                    t0 = time.monotonic()
+                delay = self._retry_delay(batch, err, failures, t0)
+                if delay is None:
+                    raise err from exc
+                if delay:
+                    await asyncio.sleep(delay)
+                continue
+            self._on_success()
+            return self._finish(batch, replies, merge)
+
+    async def _send(self, commands: Sequence[Command]) -> list[Any]:
+        self.stats.round_trips += 1
+        self.stats.commands += len(commands)
+        client = self._client
+        if len(commands) == 1:
+            cmd = commands[0]
+            try:
+                return [await client.execute_command(*cmd)]
+            except rex.NoScriptError:
+                return [await client.execute_command(*_as_eval(cmd))]
+            except _TRANSIENT:
+                raise
+            except rex.RedisError as exc:
+                return [exc]
+        pipe = client.pipeline(transaction=False)
+        for cmd in commands:
+            pipe.execute_command(*cmd)
+        replies: list[Any] = await pipe.execute(raise_on_error=False)
+        missing = _noscript(replies, commands)
+        if missing:
+            pipe = client.pipeline(transaction=False)
+            for i in missing:
+                pipe.execute_command(*_as_eval(commands[i]))
+            for i, reply in zip(missing, await pipe.execute(raise_on_error=False), strict=True):
+                replies[i] = reply
+        for reply in replies:
+            if isinstance(reply, _TRANSIENT):
+                raise reply
+        return replies
+
+    async def ping(self) -> float:
+        """Return the round-trip time of a PING in seconds (raises if Redis is down)."""
+        t = time.perf_counter()
+        await self.execute("PING")
+        return time.perf_counter() - t
+
+    async def aclose(self) -> None:
+        """Close every pooled connection."""
+        await self._client.aclose()
+        pool = getattr(self._client, "connection_pool", None)
+        if pool is not None:  # a pool we passed in is not closed by the client itself
+            await pool.disconnect()
+            for sentinel in _sentinels_of(pool):
+                await sentinel.aclose()
+
+    async def __aenter__(self) -> AsyncRedisAdapter:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,127 @@
+"""A case-insensitive, multi-value, immutable list of HTTP header fields.
+
+Framework adapters build a :class:`Headers` from the ``(name, value)`` pairs their request
+or response carries; everything in :mod:`rcache.pages` reads headers through it::
+
+    h = Headers([("Cache-Control", "max-age=60"), ("Vary", "Cookie"), ("vary", "Accept")])
+    h.get("vary")                   # 'Cookie, Accept'
+    h.get_all("VARY")               # ['Cookie', 'Accept']
+    h.with_("Age", "3").without("vary")
+
+Order and the original spelling of names are kept. Leading and trailing whitespace of a
+value is not part of it (RFC 9110 §5.5) and is removed. A :class:`Headers` never changes:
+:meth:`Headers.with_`, :meth:`Headers.add` and :meth:`Headers.without` return copies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+__all__ = ["Headers"]
+
+_SET_COOKIE = "set-cookie"
+_COOKIE = "cookie"
+
+
+class Headers:
+    """An immutable sequence of header fields, looked up by case-insensitive name."""
+
+    __slots__ = ("_items",)
+
+    _items: tuple[tuple[str, str], ...]
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._items = tuple((name, value.strip(" \t")) for name, value in items)
+
+    def get(self, name: str) -> str | None:
+        """Return the value of field ``name``; None if the message does not carry it.
+
+        Repeated fields are combined as RFC 9110 §5.3 allows: joined with ``", "``. Two
+        exceptions: ``Cookie`` lines are joined with ``"; "`` (RFC 9113 §8.2.3) and
+        ``Set-Cookie``, which cannot be combined, returns its first value only (use
+        :meth:`get_all`).
+        """
+        values = self.get_all(name)
+        if not values:
+            return None
+        key = name.lower()
+        if key == _SET_COOKIE:
+            return values[0]
+        return ("; " if key == _COOKIE else ", ").join(values)
+
+    def get_all(self, name: str) -> list[str]:
+        """Return every value of field ``name`` in message order; [] if it is absent."""
+        key = name.lower()
+        return [value for field, value in self._items if field.lower() == key]
+
+    def first(self, name: str) -> str | None:
+        """Return the first value of field ``name``; None if it is absent."""
+        key = name.lower()
+        for field, value in self._items:
+            if field.lower() == key:
+                return value
+        return None
+
+    def names(self) -> list[str]:
+        """Return the distinct field names, lowercased, in order of first appearance."""
+        seen: dict[str, None] = {}
+        for field, _ in self._items:
+            seen.setdefault(field.lower(), None)
+        return list(seen)
+
+    def with_(self, name: str, value: str) -> Headers:
+        """Return a copy where ``value`` replaces every field ``name``.
+
+        The new field takes the place of the first one it replaces, or goes last.
+        """
+        key = name.lower()
+        items: list[tuple[str, str]] = []
+        placed = False
+        for field, old in self._items:
+            if field.lower() != key:
+                items.append((field, old))
+            elif not placed:
+                items.append((name, value))
+                placed = True
+        if not placed:
+            items.append((name, value))
+        return Headers(items)
+
+    def add(self, name: str, value: str) -> Headers:
+        """Return a copy with one more field ``name: value`` at the end."""
+        return Headers((*self._items, (name, value)))
+
+    def without(self, *names: str) -> Headers:
+        """Return a copy without any of the fields ``names`` (case-insensitive)."""
+        drop = {name.lower() for name in names}
+        return Headers(item for item in self._items if item[0].lower() not in drop)
+
+    def to_list(self) -> list[tuple[str, str]]:
+        """Return the fields as a new list of ``(name, value)`` pairs."""
+        return list(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        key = name.lower()
+        return any(field.lower() == key for field, _ in self._items)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Headers):
+            return NotImplemented
+        return self._items == other._items
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({list(self._items)!r})"

@@ -1,0 +1,265 @@
+"""Session operations, written once as sans-IO generators (see :mod:`rcache.ops`).
+
+Load and save live here; rotate, flush and delete in ``_rotation``; the per-user index in
+``_users``. Round trips (one :class:`~rcache.ops.Batch` each; on Cluster a batch is one
+pipelined send to every node it touches):
+
+============================  ==========================================================
+load                          0 without a valid cookie; else 1 (load.lua: HGETALL and the
+                              sliding PEXPIRE, or DEL once past the absolute lifetime)
+save                          0 when nothing changed or the new session is empty; else 1
+                              (save.lua, plus the user index when a user was set)
+set_user                      0 on a session not stored yet (written by its save); else 1
+rotate                        0 on a session not stored; else 1 (rotate.lua) on standalone
+                              and Sentinel, 2 on Cluster (3 when a logout raced it)
+flush, delete                 1 (0 for flush of a session that is not stored)
+sessions_for, revoke_all      2 (sessions_for: 3 when it drops stale index entries)
+============================  ==========================================================
+
+Time: the scripts read the server's clock (TIME), so every app server agrees on when a
+session started and ends, whatever their own clocks say.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from typing import Any, NoReturn
+
+from rcache.errors import BackendError, DecodeError, RCacheError
+from rcache.ops import Batch, Command, Op
+from rcache.scripts import Script
+from rcache.sessions._errors import SessionTooLarge, SessionUnavailable
+from rcache.sessions._layout import (
+    META_TOKEN,
+    META_USER,
+    Storage,
+    field_name,
+    key_of_field,
+    logger,
+)
+from rcache.sessions._session import Session, new_session_id
+
+__all__ = [
+    "NEW_ID_ATTEMPTS",
+    "SaveStatus",
+    "index_commands",
+    "load",
+    "refuse_degraded",
+    "save",
+    "utf8",
+    "write_changes",
+]
+
+LOAD = Script.from_package("rcache.sessions", "load.lua")
+SAVE = Script.from_package("rcache.sessions", "save.lua")
+
+NEW_ID_ATTEMPTS = 3  # a taken id is a 2**-256 event; three in a row means a bug
+
+
+class SaveStatus(enum.StrEnum):
+    """What :meth:`SessionStore.save` did."""
+
+    UNCHANGED = "unchanged"
+    """Nothing to write (no change, or a new session that holds no data): no round trip."""
+    CREATED = "created"
+    """A new session was stored: send its cookie."""
+    SAVED = "saved"
+    """The changed keys of an existing session were written."""
+    GONE = "gone"
+    """The session was deleted (logout, revoke) or expired meanwhile: nothing was written."""
+
+
+# -- load --------------------------------------------------------------------------------------
+
+
+def load(st: Storage, session_id: str | None) -> Op[Session]:
+    """Return the session ``session_id`` (a verified id), or a new empty one.
+
+    One round trip that also slides the expiry. A missing or expired session gives a new
+    session with a *new* id: a client-chosen id is never adopted (session fixation).
+    """
+    if session_id is None:
+        return Session()
+    cfg = st.config
+    try:
+        (reply,) = yield Batch([LOAD([st.key(session_id)], [cfg.idle_ms, cfg.absolute_ms])])
+    except BackendError as err:
+        if cfg.on_load_error == "raise":
+            raise
+        st.load_failures.failed(err)
+        stand_in = Session(session_id)
+        stand_in._stored = True  # it may exist: a flush must still delete it
+        stand_in._degraded = err
+        return stand_in
+    st.load_failures.succeeded()
+    if reply is None:
+        return Session()
+    return _from_reply(st, session_id, reply)
+
+
+def _from_reply(st: Storage, session_id: str, reply: list[Any]) -> Session:
+    session = Session(session_id)
+    session._is_new = False
+    session._stored = True
+    session._lifetime_left_ms = int(reply[0])
+    decode = st.config.codec.decode
+    unreadable = 0
+    for i in range(1, len(reply) - 1, 2):
+        name, raw = reply[i], reply[i + 1]
+        key = key_of_field(name)
+        if key is None:
+            if name == META_USER:
+                session._user_id = raw.decode("utf-8", "surrogatepass")
+            elif name == META_TOKEN:
+                session._token = raw.decode("ascii", "replace")
+            continue
+        try:
+            session._data[key] = decode(raw)
+        except DecodeError:
+            unreadable += 1  # left in Redis untouched unless this request sets the key
+            continue
+        session._sizes[key] = len(name) + len(raw)
+    if unreadable:
+        logger.warning("ignored %d unreadable value(s) of a session", unreadable)
+    return session
+
+
+# -- save --------------------------------------------------------------------------------------
+
+
+def save(st: Storage, session: Session) -> Op[SaveStatus]:
+    """Write what changed in ``session``; raise on any failure (never drop a write silently).
+
+    A session that is not stored yet is created only when it holds data or a user, with a
+    guard against an existing hash under the same id. A stored session gets only its
+    changed and deleted keys, and only if it still exists: a session deleted meanwhile is
+    not brought back (:attr:`SaveStatus.GONE`). Raises :class:`SessionTooLarge` (nothing
+    written) when the result would exceed ``max_session_bytes``, ``EncodeError`` for a value
+    the codec cannot encode, :class:`SessionUnavailable` for changes to a stand-in session,
+    and :class:`~rcache.errors.BackendError` when Redis fails.
+    """
+    if session._degraded is not None:
+        if not session.modified:
+            return SaveStatus.UNCHANGED
+        refuse_degraded(session, "saved")
+    if session._gone:
+        return SaveStatus.GONE
+    if not session.modified:
+        return SaveStatus.UNCHANGED
+    if not session._stored:
+        if not session._data and session._user_id is None:
+            return SaveStatus.UNCHANGED  # an empty session is never stored
+        return (yield from _create(st, session))
+    return (yield from write_changes(st, session, set(session._dirty)))
+
+
+def refuse_degraded(session: Session, verb: str) -> NoReturn:
+    """Raise SessionUnavailable: ``session`` is a stand-in after a failed load."""
+    raise SessionUnavailable(
+        f"the session could not be loaded, so it cannot be {verb}"
+    ) from session._degraded
+
+
+def _encode(st: Storage, session: Session, keys: set[str]) -> tuple[list[bytes], list[bytes]]:
+    """Return (field/value pairs to set, fields to delete); check the resulting size."""
+    encode = st.config.codec.encode
+    pairs: list[bytes] = []
+    deletes: list[bytes] = []
+    sizes = dict(session._sizes)
+    for key in sorted(keys):
+        name = field_name(key)
+        if key in session._data:
+            raw = encode(session._data[key])
+            pairs += (name, raw)
+            sizes[key] = len(name) + len(raw)
+        else:
+            deletes.append(name)
+            sizes.pop(key, None)
+    size = sum(sizes.values())
+    if session._user_id is not None:
+        size += len(META_USER) + len(utf8(session._user_id))
+    if size > st.config.max_session_bytes:
+        raise SessionTooLarge(size, st.config.max_session_bytes)
+    return pairs, deletes
+
+
+def _commit(session: Session, pairs: list[bytes], deletes: list[bytes], keys: set[str]) -> None:
+    """Record a successful write: the keys are clean and their stored sizes known."""
+    for i in range(0, len(pairs), 2):
+        key = key_of_field(pairs[i])
+        if key is not None:
+            session._sizes[key] = len(pairs[i]) + len(pairs[i + 1])
+    for name in deletes:
+        key = key_of_field(name)
+        if key is not None:
+            session._sizes.pop(key, None)
+    session._dirty -= keys
+
+
+def utf8(text: str) -> bytes:
+    """Return ``text`` as stored in Redis (UTF-8; lone surrogates kept)."""
+    return text.encode("utf-8", "surrogatepass")
+
+
+def index_commands(
+    st: Storage, session_id: str, user_id: str, old_user: str | None
+) -> list[Command]:
+    """Commands that add ``session_id`` to its user's index (and drop it from the old one)."""
+    ukey = st.user_key(user_id)
+    # Each member session ends within absolute_lifetime from now, so the set may too.
+    cmds: list[Command] = [("SADD", ukey, session_id), ("PEXPIRE", ukey, st.config.absolute_ms)]
+    if old_user is not None and old_user != user_id:
+        cmds.append(("SREM", st.user_key(old_user), session_id))
+    return cmds
+
+
+def _create(st: Storage, session: Session) -> Op[SaveStatus]:
+    cfg = st.config
+    keys = set(session._data)
+    pairs, _ = _encode(st, session, keys)
+    user = session._user_id
+    meta = [] if user is None else [META_USER, utf8(user)]
+    token = secrets.token_urlsafe(12)
+    for _ in range(NEW_ID_ATTEMPTS):
+        args = ["create", cfg.idle_ms, cfg.absolute_ms, token, len(pairs) // 2 + len(meta) // 2]
+        cmds: list[Command] = [SAVE([st.key(session.id)], [*args, *pairs, *meta])]
+        if user is not None:
+            cmds += index_commands(st, session.id, user, None)
+        # Idempotent: a retried create finds its own token and writes the same values again.
+        replies = yield Batch(cmds, idempotent=True)
+        if replies[0] == b"created":
+            session._stored = True
+            session._token = token
+            session._lifetime_left_ms = cfg.absolute_ms
+            session._user_dirty = False
+            session._sizes.clear()
+            _commit(session, pairs, [], keys)
+            session._dirty.clear()
+            return SaveStatus.CREATED
+        session._id = new_session_id()  # 'collision': another session owns this id
+    raise RCacheError("no free session id found; is the random number generator broken?")
+
+
+def write_changes(
+    st: Storage,
+    session: Session,
+    keys: set[str],
+    user_change: tuple[str, str | None] | None = None,
+) -> Op[SaveStatus]:
+    """Write ``keys`` (and a new user: ``(user, previous user)``) to a stored session."""
+    cfg = st.config
+    pairs, deletes = _encode(st, session, keys)
+    meta = [] if user_change is None else [META_USER, utf8(user_change[0])]
+    n = len(pairs) // 2 + len(meta) // 2
+    args = ["update", cfg.idle_ms, cfg.absolute_ms, "", n, *pairs, *meta, *deletes]
+    cmds: list[Command] = [SAVE([st.key(session.id)], args)]
+    if user_change is not None:
+        cmds += index_commands(st, session.id, *user_change)
+    replies = yield Batch(cmds, idempotent=True)
+    if replies[0] == b"gone":
+        session._gone = True
+        session._stored = False
+        return SaveStatus.GONE
+    _commit(session, pairs, deletes, keys)
+    return SaveStatus.SAVED

@@ -1,0 +1,230 @@
+"""The session object: a dict that remembers what a request read and changed.
+
+Pure: no I/O, no ``redis``. The store (:mod:`rcache.sessions._ops`) reads the bookkeeping
+to write only the keys that changed, so two requests that change different keys of one
+session both keep their change.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+__all__ = ["Session", "new_session_id"]
+
+
+def new_session_id() -> str:
+    """Return a new random session id: 256 bits, URL-safe base64 (43 characters)."""
+    return secrets.token_urlsafe(32)
+
+
+class Session(MutableMapping[str, Any]):
+    """A session's data, as a mutable mapping of ``str`` keys to codec-encodable values.
+
+    Change tracking works per top-level key: ``session["cart"] = cart`` marks ``"cart"``
+    changed, ``del session["cart"]`` marks it deleted, and a save writes exactly those
+    keys. A change *inside* a value is not seen::
+
+        session["cart"].append(item)        # not detected: nothing is saved
+        session.mark_modified("cart")       # now "cart" is written at the next save
+        session["cart"] = session["cart"]   # same effect
+
+    (Flask and Django sessions follow the same rule.)
+
+    Attributes for the store and the framework glue:
+
+    - ``id``: the session id (a bearer secret: never log it);
+    - ``is_new``: no stored session was found for this request (or it was flushed);
+    - ``accessed``: any key was read or written (the response then needs ``Vary: Cookie``);
+    - ``modified``: a save has something to write;
+    - ``user_id``: the user recorded by ``set_user``, or None.
+    """
+
+    __slots__ = (
+        "_accessed",
+        "_data",
+        "_degraded",
+        "_dirty",
+        "_flushed",
+        "_gone",
+        "_id",
+        "_is_new",
+        "_lifetime_left_ms",
+        "_rotated",
+        "_sizes",
+        "_stored",
+        "_token",
+        "_user_dirty",
+        "_user_id",
+    )
+
+    def __init__(self, session_id: str | None = None) -> None:
+        """Create a new, empty session (nothing is stored until it holds data and is saved).
+
+        ``session_id``: None draws a new random id.
+        """
+        self._id = session_id if session_id is not None else new_session_id()
+        self._data: dict[str, Any] = {}
+        self._dirty: set[str] = set()
+        self._sizes: dict[str, int] = {}
+        self._accessed = False
+        self._is_new = True
+        self._stored = False
+        self._user_id: str | None = None
+        self._user_dirty = False
+        self._token: str | None = None
+        self._lifetime_left_ms: int | None = None
+        self._rotated = False
+        self._flushed = False
+        self._gone = False
+        self._degraded: BaseException | None = None
+
+    # -- the mapping -------------------------------------------------------------------------
+
+    def __getitem__(self, key: str) -> Any:
+        self._accessed = True
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"session keys must be str, not {type(key).__name__}")
+        self._accessed = True
+        self._data[key] = value
+        self._dirty.add(key)
+
+    def __delitem__(self, key: str) -> None:
+        self._accessed = True
+        del self._data[key]
+        self._dirty.add(key)
+
+    def __iter__(self) -> Iterator[str]:
+        self._accessed = True
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        self._accessed = True
+        return len(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        self._accessed = True
+        return key in self._data
+
+    def clear(self) -> None:
+        """Remove every key (each is deleted from the stored session at the next save)."""
+        self._accessed = True
+        self._dirty.update(self._data)
+        self._data.clear()
+
+    def __repr__(self) -> str:
+        # Never the id (a bearer secret) nor the values.
+        state = "new" if self._is_new else "loaded"
+        return f"<Session {state} keys={sorted(self._data)!r} modified={self.modified}>"
+
+    # -- tracking ----------------------------------------------------------------------------
+
+    def mark_modified(self, key: str | None = None) -> None:
+        """Write ``key`` at the next save although it was not assigned (a nested change).
+
+        ``key=None`` marks every key. A key that is not in the session is deleted from the
+        stored session.
+        """
+        if key is None:
+            self._dirty.update(self._data)
+        else:
+            self._dirty.add(key)
+
+    @property
+    def id(self) -> str:
+        """The session id (a bearer secret: never log it). Changes on rotate and flush."""
+        return self._id
+
+    @property
+    def is_new(self) -> bool:
+        """True when no stored session was loaded for this request, or it was flushed."""
+        return self._is_new
+
+    @property
+    def accessed(self) -> bool:
+        """True once any key was read or written (the response varies on the cookie)."""
+        return self._accessed
+
+    @property
+    def modified(self) -> bool:
+        """True when a save has something to write (changed keys or a new user)."""
+        return bool(self._dirty) or self._user_dirty
+
+    @property
+    def changed_keys(self) -> frozenset[str]:
+        """The keys a save will write (set or changed in this request)."""
+        return frozenset(k for k in self._dirty if k in self._data)
+
+    @property
+    def deleted_keys(self) -> frozenset[str]:
+        """The keys a save will remove from the stored session."""
+        return frozenset(k for k in self._dirty if k not in self._data)
+
+    @property
+    def user_id(self) -> str | None:
+        """The user this session belongs to (set by ``set_user``), or None."""
+        return self._user_id
+
+    @property
+    def stored(self) -> bool:
+        """True when the session exists in Redis as far as this request knows."""
+        return self._stored and self._degraded is None
+
+    @property
+    def rotated(self) -> bool:
+        """True when the id changed in this request (``rotate``)."""
+        return self._rotated
+
+    @property
+    def flushed(self) -> bool:
+        """True when the session was deleted and restarted in this request (``flush``)."""
+        return self._flushed
+
+    @property
+    def gone(self) -> bool:
+        """True when a save found the session deleted meanwhile (logout elsewhere, expiry)."""
+        return self._gone
+
+    @property
+    def degraded(self) -> bool:
+        """True when loading failed and this is a stand-in empty session (read-only)."""
+        return self._degraded is not None
+
+    @property
+    def lifetime_left(self) -> float | None:
+        """Seconds until the absolute lifetime ends, as of the load; None for a new session."""
+        if self._lifetime_left_ms is None:
+            return None
+        return self._lifetime_left_ms / 1000
+
+    # -- for the store -----------------------------------------------------------------------
+
+    def _restart(self) -> None:
+        """Become a new, empty, unstored session with a fresh id (after a flush)."""
+        self._id = new_session_id()
+        self._data.clear()
+        self._dirty.clear()
+        self._sizes.clear()
+        self._is_new = True
+        self._stored = False
+        self._user_id = None
+        self._user_dirty = False
+        self._token = None
+        self._lifetime_left_ms = None
+        self._gone = False
+        self._degraded = None
+
+    def _as_new_copy(self) -> None:
+        """Keep the data but become a new, unstored session with a fresh id."""
+        self._id = new_session_id()
+        self._dirty = set(self._data)
+        self._sizes.clear()
+        self._is_new = True
+        self._stored = False
+        self._user_dirty = self._user_id is not None
+        self._token = None
+        self._lifetime_left_ms = None

@@ -1,0 +1,342 @@
+"""Load and save against real Redis, through both stores: round trips, merge, expiry, limits."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import pytest
+import redis
+
+from rcache.errors import EncodeError
+from rcache.sessions import (
+    SaveStatus,
+    Session,
+    SessionConfig,
+    SessionTooLarge,
+    cookie_header,
+    cookie_value,
+    new_session_id,
+    should_set_cookie,
+    vary_cookie,
+)
+from rcache.sessions._layout import META_CREATED, META_USER
+from rcache.sessions._ops import SAVE
+
+LOAD_COMMANDS = {"evalsha": 1, "hget": 1, "time": 1, "pexpire": 1, "hgetall": 1}
+UPDATE_COMMANDS = {"evalsha": 1, "time": 1, "hget": 1, "hset": 1, "pexpire": 1}
+CREATE_COMMANDS = {"evalsha": 1, "time": 1, "hget": 1, "exists": 1, "hset": 2, "pexpire": 1}
+
+
+def create(store: Any, **data: Any) -> tuple[Session, str]:
+    """Store a new session holding ``data``; return it and its cookie value."""
+    session = store.load(None)
+    session.update(data)
+    assert store.save(session) == SaveStatus.CREATED
+    return session, cookie_value(session.id, store.config)
+
+
+def server_time_ms(client: redis.Redis) -> int:
+    seconds, micros = client.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+def test_a_new_session_is_stored_and_loaded_back(make_store: Any, redis_server: Any) -> None:
+    store = make_store(redis_server.url)
+    session = store.load(None)
+    assert store.round_trips == 0
+    assert session.is_new and not session.accessed
+    data = {"cart": [1, 2], "user": {"name": "Zoë", "age": 7}, "n": 3, "s": "text"}
+    session.update(data)
+    assert store.save(session) == SaveStatus.CREATED
+    assert store.round_trips == 1
+    assert session.stored and should_set_cookie(session) and vary_cookie(session)
+    header = cookie_header(session, store.config)
+    assert header.startswith(f"session={cookie_value(session.id, store.config)};")
+
+    again = store.load(cookie_value(session.id, store.config))
+    assert store.round_trips == 2
+    assert dict(again) == data
+    assert again.id == session.id and not again.is_new
+    assert not should_set_cookie(again)  # ordinary requests send no cookie
+    assert 0 < again.lifetime_left <= 14 * 86400
+
+
+def test_round_trips_seen_by_the_client_and_the_server(
+    make_store: Any, fresh_server: Any, server_commands: Any
+) -> None:
+    store = make_store(fresh_server.url)
+    _, cookie = create(store, a=1)
+    store.load(cookie)  # every script is now cached by the server
+    server = server_commands()
+
+    def request(cookie_value: str | None, change: dict[str, Any] | None = None) -> int:
+        before: int = store.round_trips
+        session = store.load(cookie_value)
+        session.get("a")
+        if change:
+            session.update(change)
+        store.save(session)
+        after: int = store.round_trips
+        return after - before
+
+    assert request(cookie) == 1  # read-only request: the load, nothing else
+    assert server.delta() == LOAD_COMMANDS
+
+    assert request(cookie, {"b": 2}) == 2  # load + save
+    assert server.delta() == {
+        k: LOAD_COMMANDS.get(k, 0) + UPDATE_COMMANDS.get(k, 0)
+        for k in {**LOAD_COMMANDS, **UPDATE_COMMANDS}
+    }
+
+    assert request(None) == 0  # no cookie, nothing stored: Redis is not asked
+    assert server.delta() == {}
+
+    assert request(None, {"c": 3}) == 1  # a new session with data: one create
+    assert server.delta() == CREATE_COMMANDS
+
+
+def test_bad_cookies_cost_no_redis_command(
+    make_store: Any, fresh_server: Any, server_commands: Any
+) -> None:
+    store = make_store(fresh_server.url, max_cookie_bytes=200)
+    session, good = create(store, a=1)
+    sid, sig = good.split(".")
+    other_key = SessionConfig(secret_keys=["another-key"])
+    bad = {
+        "tampered id": ("B" if sid[0] == "A" else "A") + sid[1:] + "." + sig,
+        "tampered signature": sid + "." + sig[::-1],
+        "malformed": "not a cookie",
+        "no signature": sid,
+        "oversized": good + "." + "x" * 200,
+        "wrong key": cookie_value(sid, other_key),
+        "non-ascii": good[:-1] + "é",
+    }
+    server = server_commands()
+    before = store.round_trips
+    for name, value in bad.items():
+        loaded = store.load(value)
+        assert loaded.is_new and len(loaded) == 0, name
+        assert loaded.id != session.id, name
+        assert store.save(loaded) == SaveStatus.UNCHANGED, name
+    assert store.round_trips == before
+    assert server.delta() == {}
+    assert dict(store.load(good)) == {"a": 1}  # the real session was not touched
+
+
+def test_an_unknown_signed_id_is_not_adopted(
+    make_store: Any, redis_url: str, raw: redis.Redis
+) -> None:
+    store = make_store(redis_url)
+    planted = new_session_id()  # an id an attacker chose and signed with a leaked key
+    session = store.load(cookie_value(planted, store.config))
+    assert store.round_trips == 1
+    assert session.is_new and session.id != planted
+    session["x"] = 1
+    assert store.save(session) == SaveStatus.CREATED
+    assert not raw.exists(store.key(planted))
+    assert raw.exists(store.key(session.id))
+
+
+def test_an_empty_session_is_never_stored(
+    make_store: Any, redis_url: str, raw: redis.Redis
+) -> None:
+    store = make_store(redis_url)
+    session = store.load(None)
+    assert store.save(session) == SaveStatus.UNCHANGED
+    session["x"] = 1
+    del session["x"]
+    assert session.modified
+    assert store.save(session) == SaveStatus.UNCHANGED
+    assert store.round_trips == 0
+    assert not should_set_cookie(session)
+    assert raw.keys(f"{store.config.prefix}*") == []
+
+
+def test_concurrent_writers_of_different_keys_both_persist(
+    make_store: Any, redis_url: str, raw: redis.Redis
+) -> None:
+    store = make_store(redis_url)
+    _, cookie = create(store, a=0, z="old", keep=True)
+    first = store.load(cookie)
+    second = store.load(cookie)
+    first["a"] = 1
+    second["b"] = 2
+    del second["z"]
+    assert store.save(first) == SaveStatus.SAVED
+    assert store.save(second) == SaveStatus.SAVED
+    assert dict(store.load(cookie)) == {"a": 1, "b": 2, "keep": True}
+
+
+def test_a_nested_change_is_saved_once_marked(
+    make_store: Any, redis_url: str, raw: redis.Redis
+) -> None:
+    store = make_store(redis_url)
+    _, cookie = create(store, cart=[1])
+    session = store.load(cookie)
+    session["cart"].append(2)
+    assert store.save(session) == SaveStatus.UNCHANGED
+    assert store.load(cookie)["cart"] == [1]
+    session.mark_modified("cart")
+    assert store.save(session) == SaveStatus.SAVED
+    assert store.load(cookie)["cart"] == [1, 2]
+
+
+def test_a_save_after_logout_does_not_resurrect(
+    make_store: Any, redis_url: str, raw: redis.Redis
+) -> None:
+    store = make_store(redis_url)
+    _, cookie = create(store, a=1)
+    slow = store.load(cookie)  # request A, still running
+    assert store.delete(slow.id)  # request B logs out
+    slow["a"] = 2
+    before = store.round_trips
+    assert store.save(slow) == SaveStatus.GONE
+    assert store.round_trips == before + 1
+    assert not raw.exists(store.key(slow.id))
+    assert slow.gone and not should_set_cookie(slow)
+    assert store.save(slow) == SaveStatus.GONE  # known gone: no more round trips
+    assert store.round_trips == before + 1
+
+
+def test_loading_slides_the_idle_expiry(make_store: Any, redis_url: str, raw: redis.Redis) -> None:
+    store = make_store(redis_url, idle_timeout=5, absolute_lifetime=60)
+    session, cookie = create(store, a=1)
+    key = store.key(session.id)
+    assert 4000 < raw.pttl(key) <= 5000
+    raw.pexpire(key, 300)
+    store.load(cookie)  # a read-only request
+    assert 4000 < raw.pttl(key) <= 5000
+    raw.pexpire(key, 50)
+    time.sleep(0.1)
+    assert store.load(cookie).is_new  # idle too long: gone
+
+
+def test_the_absolute_lifetime_caps_the_expiry(
+    make_store: Any, redis_url: str, raw: redis.Redis
+) -> None:
+    store = make_store(redis_url, idle_timeout=100, absolute_lifetime=3)
+    session, cookie = create(store, a=1)
+    key = store.key(session.id)
+    assert 2000 < raw.pttl(key) <= 3000
+    loaded = store.load(cookie)
+    assert 2000 < raw.pttl(key) <= 3000 and loaded.lifetime_left <= 3
+    loaded["b"] = 2
+    assert store.save(loaded) == SaveStatus.SAVED
+    assert raw.pttl(key) <= 3000
+
+    # Started 2 s ago with a 3 s lifetime: 1 s left, whatever the idle timeout says.
+    raw.hset(key, META_CREATED, str(server_time_ms(raw) - 2000))
+    store.load(cookie)
+    assert 0 < raw.pttl(key) <= 1000
+
+    # Past its deadline: the load deletes it (and a save would not write it back).
+    raw.hset(key, META_CREATED, str(server_time_ms(raw) - 3001))
+    raw.pexpire(key, 60_000)
+    assert store.load(cookie).is_new
+    assert not raw.exists(key)
+
+
+def test_a_save_past_the_deadline_deletes_instead(
+    make_store: Any, redis_url: str, raw: redis.Redis
+) -> None:
+    store = make_store(redis_url, idle_timeout=100, absolute_lifetime=3)
+    session, cookie = create(store, a=1)
+    loaded = store.load(cookie)
+    key = store.key(session.id)
+    raw.hset(key, META_CREATED, str(server_time_ms(raw) - 3001))
+    loaded["a"] = 2
+    assert store.save(loaded) == SaveStatus.GONE
+    assert not raw.exists(key)
+
+
+def test_the_size_limit_is_checked_before_writing(
+    make_store: Any, redis_url: str, raw: redis.Redis
+) -> None:
+    store = make_store(redis_url, max_session_bytes=200)
+    session = store.load(None)
+    session["big"] = "x" * 300
+    with pytest.raises(SessionTooLarge) as info:
+        store.save(session)
+    assert info.value.limit == 200 and info.value.size > 300
+    assert store.round_trips == 0 and raw.keys(f"{store.config.prefix}*") == []
+
+    session, cookie = create(store, a="y" * 100)
+    loaded = store.load(cookie)
+    loaded["b"] = "z" * 100  # small alone, too much with what is stored
+    with pytest.raises(SessionTooLarge):
+        store.save(loaded)
+    assert raw.hkeys(store.key(session.id)).count(b"b") == 0
+    del loaded["a"]
+    assert store.save(loaded) == SaveStatus.SAVED  # room again once "a" goes
+    assert dict(store.load(cookie)) == {"b": "z" * 100}
+
+
+def test_an_unencodable_value_raises_before_writing(
+    make_store: Any, redis_url: str, raw: redis.Redis
+) -> None:
+    store = make_store(redis_url)
+    session = store.load(None)
+    session["s"] = {1, 2}  # json has no sets
+    with pytest.raises(EncodeError):
+        store.save(session)
+    assert store.round_trips == 0
+
+
+def test_session_keys_never_touch_the_meta_fields(
+    make_store: Any, redis_url: str, raw: redis.Redis
+) -> None:
+    store = make_store(redis_url)
+    data = {"\x00created": "mine", "\x00user": "also mine", "\x00": 0}
+    session, cookie = create(store, **data)
+    key = store.key(session.id)
+    assert raw.hget(key, META_CREATED).isdigit()  # type: ignore[union-attr]
+    assert raw.hget(key, META_USER) is None
+    loaded = store.load(cookie)
+    assert dict(loaded) == data and loaded.user_id is None
+
+
+def test_unreadable_values_are_skipped_with_a_warning(
+    make_store: Any, redis_url: str, raw: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = make_store(redis_url)
+    session, cookie = create(store, good=1)
+    raw.hset(store.key(session.id), "bad", b"\xff\x00garbage")
+    with caplog.at_level(logging.WARNING, logger="rcache.sessions"):
+        loaded = store.load(cookie)
+    assert dict(loaded) == {"good": 1}
+    [record] = [r for r in caplog.records if r.name == "rcache.sessions"]
+    assert "garbage" not in record.getMessage()
+
+
+def test_a_taken_id_is_never_merged_into(make_store: Any, redis_url: str, raw: redis.Redis) -> None:
+    store = make_store(redis_url)
+    owner, cookie = create(store, owner="first")
+    intruder = Session(owner.id)  # a new session that drew the same id
+    intruder["owner"] = "second"
+    assert store.save(intruder) == SaveStatus.CREATED
+    assert intruder.id != owner.id
+    assert dict(store.load(cookie)) == {"owner": "first"}
+
+
+def test_a_resent_create_is_recognised(raw: redis.Redis, prefix: str) -> None:
+    """The save batch is retried after a lost connection: a create must survive that."""
+    key = f"{prefix}:1:{new_session_id()}"
+    args: list[Any] = ["create", 60_000, 60_000, "token-1", 1, "a", "1"]
+    assert raw.eval(SAVE.source, 1, key, *args) == b"created"
+    assert raw.eval(SAVE.source, 1, key, *args) == b"created"  # the same batch again
+    other: list[Any] = ["create", 60_000, 60_000, "token-2", 1, "a", "2"]
+    assert raw.eval(SAVE.source, 1, key, *other) == b"collision"
+    assert raw.hget(key, "a") == b"1"
+    raw.delete(key)
+
+
+def test_many_fields_in_one_save(make_store: Any, redis_url: str, raw: redis.Redis) -> None:
+    store = make_store(redis_url)
+    session, cookie = create(store, **{f"k{i}": i for i in range(3000)})
+    loaded = store.load(cookie)
+    for i in range(2500):
+        del loaded[f"k{i}"]
+    assert store.save(loaded) == SaveStatus.SAVED
+    assert len(store.load(cookie)) == 500
