@@ -16,6 +16,7 @@ from rcache.errors import (
     ConfigurationError,
     DecodeError,
     EncodeError,
+    PoolExhausted,
     RCacheError,
 )
 from rcache.ops import Batch, Call, Op, Sleep
@@ -43,6 +44,7 @@ __all__ = [
     "DecodeError",
     "EncodeError",
     "Op",
+    "PoolExhausted",
     "RCacheError",
     "RedisAdapter",
     "RedisSettings",

@@ -6,6 +6,8 @@ circuit breaker, so that one policy (and one count of attempts) applies everywhe
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import redis
@@ -14,13 +16,59 @@ import redis.asyncio.cluster
 import redis.asyncio.retry
 import redis.asyncio.sentinel
 import redis.cluster
+import redis.exceptions as rex
 import redis.sentinel
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from rcache.config import RedisSettings
 
-__all__ = ["async_client", "sync_client"]
+__all__ = ["WaitingConnectionPool", "async_client", "sync_client"]
+
+
+class WaitingConnectionPool(redis.ConnectionPool):
+    """A bounded pool that waits up to ``timeout`` seconds for a free connection.
+
+    redis-py's ``BlockingConnectionPool`` pays a ``queue.LifoQueue`` round on every
+    checkout; this one takes redis-py's ordinary (fast) path while connections are free
+    and waits on a condition only when all ``max_connections`` are in use.
+    """
+
+    def __init__(self, *, timeout: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.timeout = timeout
+        self._freed = threading.Condition(threading.Lock())
+        self._waiting = 0
+
+    def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().get_connection()
+        except rex.MaxConnectionsError:
+            pass
+        deadline = time.monotonic() + self.timeout
+        with self._freed:
+            self._waiting += 1
+            try:
+                while True:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise rex.MaxConnectionsError(
+                            f"no free connection within {self.timeout:g}s "
+                            f"(max_connections={self.max_connections})"
+                        )
+                    self._freed.wait(remaining)
+                    try:
+                        return super().get_connection()
+                    except rex.MaxConnectionsError:
+                        continue
+            finally:
+                self._waiting -= 1
+
+    def release(self, connection: Any) -> None:
+        super().release(connection)
+        if self._waiting:
+            with self._freed:
+                self._freed.notify()
 
 
 def _connection_kwargs(s: RedisSettings) -> dict[str, Any]:
@@ -87,7 +135,7 @@ def sync_client(s: RedisSettings) -> Any:
             "host": host,
             "port": port,
         }
-    pool = redis.BlockingConnectionPool(
+    pool = WaitingConnectionPool(
         max_connections=s.max_connections,
         timeout=s.pool_timeout,
         db=s.db,

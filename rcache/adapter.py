@@ -39,6 +39,7 @@ from rcache.errors import (
     BackendUnavailable,
     CircuitOpen,
     ConfigurationError,
+    PoolExhausted,
     RCacheError,
 )
 from rcache.ops import Batch, Call, Command, Op, Sleep
@@ -80,6 +81,8 @@ def translate_error(exc: BaseException) -> RCacheError:
     if isinstance(exc, RCacheError):
         return exc
     msg = str(exc) or type(exc).__name__
+    if _is_pool_exhausted(exc):
+        return PoolExhausted(f"connection pool exhausted: {msg}")
     if isinstance(exc, rex.AuthenticationError | rex.AuthorizationError):
         return AuthenticationFailed(f"Redis refused the credentials: {msg}")
     if isinstance(exc, rex.NoPermissionError):
@@ -152,7 +155,7 @@ class _AdapterBase:
     def _on_transient(self, exc: BaseException) -> RCacheError:
         err = translate_error(exc)
         self.stats.errors += 1
-        if isinstance(err, AuthenticationFailed) or _is_pool_exhausted(exc):
+        if isinstance(err, AuthenticationFailed | PoolExhausted):
             return err  # the server answered (or never asked): not an outage
         if self.breaker.record_failure():
             self.stats.breaker_trips += 1
@@ -167,7 +170,7 @@ class _AdapterBase:
     def _retry_delay(
         self, batch: Batch, err: RCacheError, failures: int, t0: float
     ) -> float | None:
-        if not batch.idempotent or isinstance(err, AuthenticationFailed | CircuitOpen):
+        if not batch.idempotent or isinstance(err, AuthenticationFailed | PoolExhausted):
             return None
         delay = self.retry.delay(failures, time.monotonic() - t0)
         if delay is not None:
@@ -233,7 +236,13 @@ class RedisAdapter(_AdapterBase):
                 kind = type(effect)
                 if kind is Batch:
                     try:
-                        result: Any = self.execute_batch(effect)  # type: ignore[arg-type]
+                        commands = effect.commands  # type: ignore[union-attr]
+                        if len(commands) == 1 and effect.raise_on_error:  # type: ignore[union-attr]
+                            result: Any = [
+                                self._execute_one(commands[0], effect.idempotent)  # type: ignore[union-attr]
+                            ]
+                        else:
+                            result = self.execute_batch(effect)  # type: ignore[arg-type]
                     except RCacheError as err:
                         effect = op.throw(err)
                         continue
@@ -241,7 +250,7 @@ class RedisAdapter(_AdapterBase):
                     time.sleep(effect.seconds)  # type: ignore[union-attr]
                     result = None
                 elif kind is Call:
-                    result = effect.fn(*effect.args, **effect.kwargs)  # type: ignore[union-attr]
+                    result = effect.fn(*effect.args, **(effect.kwargs or {}))  # type: ignore[union-attr]
                 else:
                     raise TypeError(f"an operation yielded {effect!r}, not an effect")
                 effect = op.send(result)
@@ -250,31 +259,61 @@ class RedisAdapter(_AdapterBase):
 
     def execute(self, *command: Any, idempotent: bool = True) -> Any:
         """Send one command and return its reply (one round trip)."""
+        return self._execute_one(command, idempotent)
+
+    def _execute_one(self, command: Command, idempotent: bool) -> Any:
+        if self.breaker._opened_at is None and not self._cluster:
+            # The hot path: breaker closed, one command, no splitting. Same semantics as
+            # execute_batch, with fewer calls (this runs on every cache hit).
+            stats = self.stats
+            stats.round_trips += 1
+            stats.commands += 1
+            try:
+                reply = self._client.execute_command(*command)
+            except rex.NoScriptError:
+                reply = self._client.execute_command(*_as_eval(command))
+            except _TRANSIENT as exc:
+                batch = Batch((command,), idempotent=idempotent)
+                t0 = time.monotonic()
+                self._pause_or_raise(batch, exc, 1, t0)
+                return self._send_with_retry(batch, batch.commands, 1, t0)[0]
+            except rex.RedisError as exc:
+                self._on_success()
+                raise translate_error(exc) from exc
+            if self.breaker._failures:
+                self._on_success()
+            return reply
         return self.execute_batch(Batch((command,), idempotent=idempotent))[0]
 
     def execute_batch(self, batch: Batch) -> list[Any]:
         """Send the batch's commands in one round trip; return their replies in order."""
         commands, merge = self._prepare(batch.commands)
-        failures = 0
-        t0 = 0.0
+        return self._finish(batch, self._send_with_retry(batch, commands, 0, 0.0), merge)
+
+    def _pause_or_raise(self, batch: Batch, exc: BaseException, failures: int, t0: float) -> None:
+        err = self._on_transient(exc)
+        delay = self._retry_delay(batch, err, failures, t0)
+        if delay is None:
+            raise err from exc
+        if delay:
+            time.sleep(delay)
+
+    def _send_with_retry(
+        self, batch: Batch, commands: Sequence[Command], failures: int, t0: float
+    ) -> list[Any]:
         while True:
             if not self.breaker.allow():
                 raise self._fail_fast()
             try:
                 replies = self._send(commands)
             except _TRANSIENT as exc:
-                err = self._on_transient(exc)
                 failures += 1
                 if failures == 1:
                     t0 = time.monotonic()
-                delay = self._retry_delay(batch, err, failures, t0)
-                if delay is None:
-                    raise err from exc
-                if delay:
-                    time.sleep(delay)
+                self._pause_or_raise(batch, exc, failures, t0)
                 continue
             self._on_success()
-            return self._finish(batch, replies, merge)
+            return replies
 
     def _send(self, commands: Sequence[Command]) -> list[Any]:
         self.stats.round_trips += 1
@@ -347,7 +386,13 @@ class AsyncRedisAdapter(_AdapterBase):
                 kind = type(effect)
                 if kind is Batch:
                     try:
-                        result: Any = await self.execute_batch(effect)  # type: ignore[arg-type]
+                        commands = effect.commands  # type: ignore[union-attr]
+                        if len(commands) == 1 and effect.raise_on_error:  # type: ignore[union-attr]
+                            result: Any = [
+                                await self._execute_one(commands[0], effect.idempotent)  # type: ignore[union-attr]
+                            ]
+                        else:
+                            result = await self.execute_batch(effect)  # type: ignore[arg-type]
                     except RCacheError as err:
                         effect = op.throw(err)
                         continue
@@ -355,7 +400,7 @@ class AsyncRedisAdapter(_AdapterBase):
                     await asyncio.sleep(effect.seconds)  # type: ignore[union-attr]
                     result = None
                 elif kind is Call:
-                    result = effect.fn(*effect.args, **effect.kwargs)  # type: ignore[union-attr]
+                    result = effect.fn(*effect.args, **(effect.kwargs or {}))  # type: ignore[union-attr]
                     if inspect.isawaitable(result):
                         result = await result
                 else:
@@ -366,31 +411,63 @@ class AsyncRedisAdapter(_AdapterBase):
 
     async def execute(self, *command: Any, idempotent: bool = True) -> Any:
         """Send one command and return its reply (one round trip)."""
+        return await self._execute_one(command, idempotent)
+
+    async def _execute_one(self, command: Command, idempotent: bool) -> Any:
+        if self.breaker._opened_at is None and not self._cluster:
+            # The hot path: see RedisAdapter.execute.
+            stats = self.stats
+            stats.round_trips += 1
+            stats.commands += 1
+            try:
+                reply = await self._client.execute_command(*command)
+            except rex.NoScriptError:
+                reply = await self._client.execute_command(*_as_eval(command))
+            except _TRANSIENT as exc:
+                batch = Batch((command,), idempotent=idempotent)
+                t0 = time.monotonic()
+                await self._pause_or_raise(batch, exc, 1, t0)
+                return (await self._send_with_retry(batch, batch.commands, 1, t0))[0]
+            except rex.RedisError as exc:
+                self._on_success()
+                raise translate_error(exc) from exc
+            if self.breaker._failures:
+                self._on_success()
+            return reply
         return (await self.execute_batch(Batch((command,), idempotent=idempotent)))[0]
 
     async def execute_batch(self, batch: Batch) -> list[Any]:
         """Send the batch's commands in one round trip; return their replies in order."""
         commands, merge = self._prepare(batch.commands)
-        failures = 0
-        t0 = 0.0
+        replies = await self._send_with_retry(batch, commands, 0, 0.0)
+        return self._finish(batch, replies, merge)
+
+    async def _pause_or_raise(
+        self, batch: Batch, exc: BaseException, failures: int, t0: float
+    ) -> None:
+        err = self._on_transient(exc)
+        delay = self._retry_delay(batch, err, failures, t0)
+        if delay is None:
+            raise err from exc
+        if delay:
+            await asyncio.sleep(delay)
+
+    async def _send_with_retry(
+        self, batch: Batch, commands: Sequence[Command], failures: int, t0: float
+    ) -> list[Any]:
         while True:
             if not self.breaker.allow():
                 raise self._fail_fast()
             try:
                 replies = await self._send(commands)
             except _TRANSIENT as exc:
-                err = self._on_transient(exc)
                 failures += 1
                 if failures == 1:
                     t0 = time.monotonic()
-                delay = self._retry_delay(batch, err, failures, t0)
-                if delay is None:
-                    raise err from exc
-                if delay:
-                    await asyncio.sleep(delay)
+                await self._pause_or_raise(batch, exc, failures, t0)
                 continue
             self._on_success()
-            return self._finish(batch, replies, merge)
+            return replies
 
     async def _send(self, commands: Sequence[Command]) -> list[Any]:
         self.stats.round_trips += 1

@@ -9,7 +9,8 @@
     │   └── DecodeError                                 a corrupt, truncated or unsigned payload
     └── BackendError                                    Redis could not do what was asked
         ├── BackendUnavailable                          cannot connect / connection lost
-        │   └── CircuitOpen                             failing fast while Redis is down
+        │   ├── CircuitOpen                             failing fast while Redis is down
+        │   └── PoolExhausted                           no free pooled connection in time
         ├── BackendTimeout(BackendError, TimeoutError)  no answer within the socket timeout
         ├── AuthenticationFailed                        wrong user or password (not retried)
         ├── BackendReadOnly                             READONLY: talking to a replica
@@ -33,6 +34,7 @@ __all__ = [
     "ConfigurationError",
     "DecodeError",
     "EncodeError",
+    "PoolExhausted",
     "RCacheError",
 ]
 
@@ -67,6 +69,10 @@ class BackendUnavailable(BackendError):
 
 class CircuitOpen(BackendUnavailable):
     """The circuit breaker is open: Redis failed recently, so the call fails fast."""
+
+
+class PoolExhausted(BackendUnavailable):
+    """Every pooled connection stayed busy for ``pool_timeout`` seconds. Not retried."""
 
 
 class BackendTimeout(BackendError, TimeoutError):

@@ -17,14 +17,14 @@ Effects:
 - :class:`Sleep`: wait (``time.sleep`` or ``asyncio.sleep``); the result is ``None``.
 - :class:`Call`: call a user function; the async driver awaits it when it returns an awaitable.
 
+Effects are named tuples: an operation creates one per step, so they must be cheap.
 Nothing here does I/O; this module never imports ``redis``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeAlias, TypeVar
+from collections.abc import Callable, Generator, Mapping, Sequence
+from typing import Any, NamedTuple, TypeAlias, TypeVar
 
 __all__ = ["Batch", "Call", "Command", "Effect", "Op", "Sleep"]
 
@@ -34,8 +34,7 @@ Command: TypeAlias = tuple[Any, ...]
 """One Redis command as its arguments, e.g. ``("SET", key, value, "PX", 1000)``."""
 
 
-@dataclass(frozen=True, slots=True)
-class Batch:
+class Batch(NamedTuple):
     """Send ``commands`` in one round trip and resume with the list of replies.
 
     ``idempotent``: the batch may be sent again after a connection error or a timeout (it
@@ -52,20 +51,18 @@ class Batch:
     raise_on_error: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class Sleep:
+class Sleep(NamedTuple):
     """Pause for ``seconds`` without holding a connection."""
 
     seconds: float
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
+class Call(NamedTuple):
     """Call ``fn(*args, **kwargs)``; awaited by the async driver if it returns an awaitable."""
 
     fn: Callable[..., Any]
     args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    kwargs: Mapping[str, Any] | None = None
 
 
 Effect: TypeAlias = Batch | Sleep | Call

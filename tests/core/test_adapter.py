@@ -17,6 +17,7 @@ from rcache.errors import (
     BackendTimeout,
     BackendUnavailable,
     CircuitOpen,
+    PoolExhausted,
 )
 from rcache.ops import Batch, Call, Op, Sleep
 from rcache.scripts import Script
@@ -291,3 +292,42 @@ def test_cluster_script_routes_by_key(make_runner: Any, cluster: Any, key_prefix
         k = f"{key_prefix}s{i}"
         r.execute("SET", k, b"v")
         assert r.execute(*GET_OR_DEFAULT([k], ["d"])) == b"v"
+
+
+def test_bounded_pool_waits_for_a_free_connection(redis_server: Any, key_prefix: str) -> None:
+    from rcache.adapter import RedisAdapter
+
+    adapter = RedisAdapter.from_url(redis_server.url, max_connections=1, pool_timeout=2.0)
+    try:
+        blocker = threading.Thread(
+            target=adapter.execute, args=("BLPOP", key_prefix + "nothing", "0.4")
+        )
+        blocker.start()
+        time.sleep(0.1)  # the only connection is now busy for ~0.3 s more
+        t0 = time.perf_counter()
+        assert adapter.execute("PING") is True
+        waited = time.perf_counter() - t0
+        blocker.join()
+        assert 0.1 < waited < 1.5
+    finally:
+        adapter.close()
+
+
+def test_exhausted_pool_is_an_error_but_not_an_outage(redis_server: Any, key_prefix: str) -> None:
+    from rcache.adapter import RedisAdapter
+
+    adapter = RedisAdapter.from_url(redis_server.url, max_connections=1, pool_timeout=0.1)
+    try:
+        blocker = threading.Thread(
+            target=adapter.execute, args=("BLPOP", key_prefix + "nothing", "0.5")
+        )
+        blocker.start()
+        time.sleep(0.1)
+        with pytest.raises(PoolExhausted, match="no free connection"):
+            adapter.execute("PING")
+        blocker.join()
+        assert adapter.breaker.is_closed
+        assert adapter.stats.retries == 0
+        assert adapter.execute("PING") is True
+    finally:
+        adapter.close()
