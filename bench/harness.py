@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Contender", "Result", "measure", "pin", "render_table", "write_json"]
+__all__ = ["Contender", "Result", "measure", "pin", "ratios", "render_table", "write_json"]
 
 
 @dataclass
@@ -73,32 +73,59 @@ def _time_loop(fn: Callable[[], Any], seconds: float) -> tuple[int, float]:
         batch = min(batch * 2, 1024)
 
 
-def measure(contenders: list[Contender], *, seconds: float, rounds: int) -> list[Result]:
-    """Time every contender ``rounds`` times, interleaved; return one Result each."""
+def measure(
+    contenders: list[Contender], *, seconds: float, rounds: int, slice_s: float = 0.1
+) -> list[Result]:
+    """Time every contender ``rounds`` times; return one Result each.
+
+    Within a round, contenders take turns in short slices (``slice_s``) until each has
+    run ``seconds`` in total, so a burst of load elsewhere on the machine hits all of them
+    alike instead of whichever happened to be running.
+    """
     bodies = [(c, c.setup()) for c in contenders]
     results = [Result(c.group, c.name, baseline=c.baseline) for c in contenders]
     for _c, body in bodies:  # warm up: connections, scripts, caches
         _time_loop(body, min(0.2, seconds))
+    slices = max(1, round(seconds / slice_s))
     for _ in range(rounds):
-        for (c, body), res in zip(bodies, results, strict=True):
-            calls, elapsed = _time_loop(body, seconds)
-            res.runs.append(calls * c.ops_per_call / elapsed)
+        calls = [0] * len(bodies)
+        spent = [0.0] * len(bodies)
+        for _ in range(slices):
+            for i, (_c, body) in enumerate(bodies):
+                n, elapsed = _time_loop(body, slice_s)
+                calls[i] += n
+                spent[i] += elapsed
+        for i, ((c, _body), res) in enumerate(zip(bodies, results, strict=True)):
+            res.runs.append(calls[i] * c.ops_per_call / spent[i])
     for c, _ in bodies:
         if c.teardown is not None:
             c.teardown()
     return results
 
 
+def ratios(results: list[Result]) -> dict[int, float]:
+    """Return, per result index, the median over rounds of (its ops/s / baseline ops/s).
+
+    Pairing each round with the baseline's same round cancels most machine-wide drift.
+    """
+    base = {r.group: r for r in results if r.baseline}
+    out: dict[int, float] = {}
+    for i, r in enumerate(results):
+        b = base.get(r.group)
+        if b is not None and b.runs:
+            out[i] = statistics.median(x / y for x, y in zip(r.runs, b.runs, strict=True))
+    return out
+
+
 def render_table(results: list[Result]) -> str:
-    """Return a Markdown table: median ops/s and the ratio to each group's baseline."""
+    """Return a Markdown table: median ops/s and the median paired ratio to the baseline."""
     lines = [
         "| benchmark | library | median ops/s | ratio to baseline | runs (ops/s) |",
         "|---|---|---:|---:|---|",
     ]
-    base: dict[str, float] = {r.group: r.median for r in results if r.baseline}
-    for r in results:
-        b = base.get(r.group)
-        ratio = f"{r.median / b:.2f}" if b else "-"
+    paired = ratios(results)
+    for i, r in enumerate(results):
+        ratio = f"{paired[i]:.2f}" if i in paired else "-"
         runs = ", ".join(f"{x:,.0f}" for x in r.runs)
         lines.append(f"| {r.group} | {r.name} | {r.median:,.0f} | {ratio} | {runs} |")
     return "\n".join(lines)
@@ -107,6 +134,7 @@ def render_table(results: list[Result]) -> str:
 def write_json(path: Path, suite: str, results: list[Result], meta: dict[str, Any]) -> None:
     """Write the results with the machine and settings they were measured on."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    paired = ratios(results)
     doc = {
         "suite": suite,
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -114,6 +142,8 @@ def write_json(path: Path, suite: str, results: list[Result], meta: dict[str, An
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
         **meta,
-        "results": [asdict(r) | {"median": r.median} for r in results],
+        "results": [
+            asdict(r) | {"median": r.median, "ratio": paired.get(i)} for i, r in enumerate(results)
+        ],
     }
     path.write_text(json.dumps(doc, indent=2) + "\n")

@@ -271,7 +271,10 @@ class RedisAdapter(_AdapterBase):
             try:
                 reply = self._client.execute_command(*command)
             except rex.NoScriptError:
-                reply = self._client.execute_command(*_as_eval(command))
+                # Rare (a restarted server, SCRIPT FLUSH): send the source by the full path.
+                batch = Batch((_as_eval(command),), idempotent=idempotent)
+                replies = self._send_with_retry(batch, batch.commands, 0, 0.0)
+                return self._finish(batch, replies, None)[0]
             except _TRANSIENT as exc:
                 batch = Batch((command,), idempotent=idempotent)
                 t0 = time.monotonic()
@@ -324,6 +327,12 @@ class RedisAdapter(_AdapterBase):
             try:
                 return [client.execute_command(*cmd)]
             except rex.NoScriptError:
+                pass  # re-sent as EVAL below, outside this handler
+            except _TRANSIENT:
+                raise
+            except rex.RedisError as exc:
+                return [exc]
+            try:
                 return [client.execute_command(*_as_eval(cmd))]
             except _TRANSIENT:
                 raise
@@ -422,7 +431,10 @@ class AsyncRedisAdapter(_AdapterBase):
             try:
                 reply = await self._client.execute_command(*command)
             except rex.NoScriptError:
-                reply = await self._client.execute_command(*_as_eval(command))
+                # Rare (a restarted server, SCRIPT FLUSH): send the source by the full path.
+                batch = Batch((_as_eval(command),), idempotent=idempotent)
+                replies = await self._send_with_retry(batch, batch.commands, 0, 0.0)
+                return self._finish(batch, replies, None)[0]
             except _TRANSIENT as exc:
                 batch = Batch((command,), idempotent=idempotent)
                 t0 = time.monotonic()
@@ -478,6 +490,12 @@ class AsyncRedisAdapter(_AdapterBase):
             try:
                 return [await client.execute_command(*cmd)]
             except rex.NoScriptError:
+                pass  # re-sent as EVAL below, outside this handler
+            except _TRANSIENT:
+                raise
+            except rex.RedisError as exc:
+                return [exc]
+            try:
                 return [await client.execute_command(*_as_eval(cmd))]
             except _TRANSIENT:
                 raise

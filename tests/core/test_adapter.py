@@ -331,3 +331,16 @@ def test_exhausted_pool_is_an_error_but_not_an_outage(redis_server: Any, key_pre
         assert adapter.execute("PING") is True
     finally:
         adapter.close()
+
+
+def test_an_error_answered_to_the_eval_after_noscript_is_translated(
+    make_runner: Any, fresh_server: Any, key_prefix: str
+) -> None:
+    incr = Script("return redis.call('INCR', KEYS[1])")
+    r = make_runner(fresh_server.url)
+    k = key_prefix + "text"
+    r.execute("SET", k, b"not a number")
+    for send in (lambda: r.execute(*incr([k])), lambda: r.batch(Batch([incr([k])]))):
+        r.execute("SCRIPT", "FLUSH")
+        with pytest.raises(BackendError, match="not an integer"):
+            send()
