@@ -19,15 +19,27 @@ from rcache.errors import (
     PoolExhausted,
     RCacheError,
 )
+from rcache.objects import MISSING, AsyncObjectCache, LockNotAcquired, ObjectCache
 from rcache.ops import Batch, Call, Op, Sleep
 from rcache.resilience import Backoff, CircuitBreaker, RetryPolicy
 from rcache.scripts import Script
+from rcache.sessions import (
+    AsyncSessionStore,
+    SaveStatus,
+    Session,
+    SessionConfig,
+    SessionStore,
+    SessionTooLarge,
+    SessionUnavailable,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AdapterStats",
+    "AsyncObjectCache",
     "AsyncRedisAdapter",
+    "AsyncSessionStore",
     "AuthenticationFailed",
     "BackendError",
     "BackendOutOfMemory",
@@ -43,13 +55,22 @@ __all__ = [
     "ConfigurationError",
     "DecodeError",
     "EncodeError",
+    "LockNotAcquired",
+    "MISSING",
+    "ObjectCache",
     "Op",
     "PoolExhausted",
     "RCacheError",
     "RedisAdapter",
     "RedisSettings",
     "RetryPolicy",
+    "SaveStatus",
     "Script",
+    "Session",
+    "SessionConfig",
+    "SessionStore",
+    "SessionTooLarge",
+    "SessionUnavailable",
     "Sleep",
     "__version__",
 ]
