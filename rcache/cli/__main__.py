@@ -1,0 +1,9 @@
+"""``python -m rcache.cli``."""
+
+from __future__ import annotations
+
+import sys
+
+from rcache.cli import main
+
+sys.exit(main())
