@@ -21,6 +21,7 @@ from rcache.errors import (
 )
 from rcache.objects import MISSING, AsyncObjectCache, LockNotAcquired, ObjectCache
 from rcache.ops import Batch, Call, Op, Sleep
+from rcache.pages import AsyncPageCache, PageCache, PageCachePolicy
 from rcache.resilience import Backoff, CircuitBreaker, RetryPolicy
 from rcache.scripts import Script
 from rcache.sessions import (
@@ -38,6 +39,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AdapterStats",
     "AsyncObjectCache",
+    "AsyncPageCache",
     "AsyncRedisAdapter",
     "AsyncSessionStore",
     "AuthenticationFailed",
@@ -59,6 +61,8 @@ __all__ = [
     "MISSING",
     "ObjectCache",
     "Op",
+    "PageCache",
+    "PageCachePolicy",
     "PoolExhausted",
     "RCacheError",
     "RedisAdapter",

@@ -20,11 +20,18 @@ One module per idea:
 :mod:`~rcache.pages.lifecycle`         building a stored entry from a response
 =====================================  =====================================================
 
-Nothing here imports ``redis`` or a web framework.
+None of the modules above imports ``redis`` or a web framework. The engine that applies
+these rules against Redis is :class:`PageCache` / :class:`AsyncPageCache`: private modules
+``_layout`` (keys and scripts), ``_lookup`` and ``_store`` (the operations, written once),
+``_render`` (the responses that leave), ``_cache`` (the two thin shells).
 """
 
 from __future__ import annotations
 
+from rcache.pages._cache import AsyncPageCache, PageCache
+from rcache.pages._context import LookupResult
+from rcache.pages._failures import OnError
+from rcache.pages._render import XCache
 from rcache.pages.conditional import (
     age,
     build_304,
@@ -73,13 +80,18 @@ from rcache.pages.vary import variant_suffix, vary_names, vary_spec
 __all__ = [
     "DEFAULT_CACHEABLE_STATUSES",
     "LOOKUP_SCRIPT",
+    "AsyncPageCache",
     "Encoding",
     "Headers",
+    "LookupResult",
+    "OnError",
+    "PageCache",
     "PageCachePolicy",
     "Request",
     "Response",
     "State",
     "StoredEntry",
+    "XCache",
     "accepts_gzip",
     "age",
     "build_304",

@@ -3,7 +3,7 @@
 Keys (relative to the page cache's key space; the storage layer may prefix them)::
 
     page:{<url>}                  URL-level record: the Vary spec, e.g. "accept-language,cookie"
-    page:{<url>}:v:<variant>      the StoredEntry bytes of one variant
+    page:{<url>}:v:<variant>      one variant: the StoredEntry bytes and its purge record
 
 ``<url>`` is the SHA-256 hex of the normalized URL (:func:`canonical_url`); ``<variant>``
 is the SHA-1 hex of the request's values for the Vary names (:mod:`rcache.pages.vary`), so a
@@ -27,7 +27,9 @@ client does not know before it looks. The lookup is therefore one ``EVALSHA`` of
 request header as (lowercased name, normalized value) pairs, ``Accept-Encoding`` left out
 (:func:`lookup_args`). The script reads the Vary spec at ``KEYS[1]``, builds the variant
 material from those of the pairs the spec names, appends ``":v:" .. redis.sha1hex(material)``
-to ``KEYS[1]`` and returns ``{spec, entry}``, or nil when the URL has no record. The variant
+to ``KEYS[1]`` and returns ``{spec, entry}``, or nil when the URL has no record; entry is
+nil when the variant is absent or was purged (the variant's hash layout and the purge check
+are described in ``lookup.lua`` and :mod:`rcache.pages._layout`). The variant
 key is derived inside the script but shares the hash tag of ``KEYS[1]``, so it is in the
 same slot on Cluster. Writes compute the same key in Python: the final URL-level key plus
 :func:`~rcache.pages.vary.variant_suffix`, and store the spec at the URL-level key with a
