@@ -2,4 +2,16 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from rcache_asgi.sessions import (
+    SessionMiddleware,
+    flush_session,
+    regenerate_session,
+    session_store,
+)
+
+__all__: list[str] = [
+    "SessionMiddleware",
+    "flush_session",
+    "regenerate_session",
+    "session_store",
+]

@@ -2,4 +2,9 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from rcache_flask.sessions import RCacheSession, RCacheSessionInterface
+
+__all__: list[str] = [
+    "RCacheSession",
+    "RCacheSessionInterface",
+]
