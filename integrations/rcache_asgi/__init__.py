@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rcache_asgi.cache import cache_lifespan, cached, get_cache
 from rcache_asgi.sessions import (
     SessionMiddleware,
     flush_session,
@@ -11,7 +12,10 @@ from rcache_asgi.sessions import (
 
 __all__: list[str] = [
     "SessionMiddleware",
+    "cache_lifespan",
+    "cached",
     "flush_session",
+    "get_cache",
     "regenerate_session",
     "session_store",
 ]

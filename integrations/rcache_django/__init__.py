@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from rcache_django.cache import RedisCache, cached
+
+__all__: list[str] = ["RedisCache", "cached"]
