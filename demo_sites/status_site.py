@@ -82,7 +82,7 @@ def make_app(url: str) -> Starlette:
             "<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=2>"
             "<title>rcache demo</title><h1>rcache: adapter status</h1>"
             f"<table>{rows}</table>"
-            '<p><a href="/api/visit">count a visit</a> · <a href="/api/status">JSON</a></p>'
+            '<p><a href="api/visit">count a visit</a> · <a href="api/status">JSON</a></p>'
         )
 
     return Starlette(
