@@ -19,7 +19,7 @@ from rcache.errors import (
     PoolExhausted,
     RCacheError,
 )
-from rcache.objects import MISSING, AsyncObjectCache, LockNotAcquired, ObjectCache
+from rcache.objects import MISSING, AsyncObjectCache, LocalTier, LockNotAcquired, ObjectCache
 from rcache.ops import Batch, Call, Op, Sleep
 from rcache.pages import AsyncPageCache, PageCache, PageCachePolicy
 from rcache.resilience import Backoff, CircuitBreaker, RetryPolicy
@@ -57,6 +57,7 @@ __all__ = [
     "ConfigurationError",
     "DecodeError",
     "EncodeError",
+    "LocalTier",
     "LockNotAcquired",
     "MISSING",
     "ObjectCache",

@@ -35,7 +35,13 @@ xfetch_beta=1.0)``:
 The wrapper has ``key_for(*args)``, ``invalidate(*args)`` and ``refresh(*args)``. A hit is
 exactly one round trip. See ``_fill`` (stampede protection), ``_tags`` (invalidation),
 ``_envelope`` (what is stored), ``_verbs`` (round trips per verb), ``_failures`` (what
-happens when Redis fails).
+happens when Redis fails), ``_local`` (the optional in-process tier).
+
+``ObjectCache(adapter, local=LocalTier(max_entries=10_000, max_bytes=64 MiB, ttl=None))``
+puts a bounded in-process LRU in front of Redis: a repeated read costs no round trip, and
+Redis's client-side-caching invalidations (tracking in broadcast mode on one dedicated
+connection) drop local copies as soon as any process changes the keys; while that
+connection is down the tier is flushed and bypassed.
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ from rcache.objects._arguments import canonical, function_key
 from rcache.objects._cache import AsyncObjectCache, ObjectCache
 from rcache.objects._decorator import AsyncCachedFunction, CachedFunction
 from rcache.objects._failures import OnError
+from rcache.objects._local import LocalTier
+from rcache.objects._local_store import LocalStats
 from rcache.objects._locks import AsyncLock, Lock, LockNotAcquired
 from rcache.objects._read import MISSING, Missing
 
@@ -53,6 +61,8 @@ __all__ = [
     "AsyncLock",
     "AsyncObjectCache",
     "CachedFunction",
+    "LocalStats",
+    "LocalTier",
     "Lock",
     "LockNotAcquired",
     "Missing",

@@ -3,6 +3,10 @@
 Every public method builds one operation (``_verbs``, ``_tags``, ``_scan``, ``_fill``)
 and runs it through the adapter: ``self._adapter.run(op)`` or ``await
 self._adapter.run(op)``. There is no logic here to keep in step between the two.
+
+With a local tier (``local=LocalTier()``), reads consult it inside the read path, and the
+operations that may write are wrapped by ``self._track`` so that the keys they write are
+dropped from it when Redis answers (see :mod:`rcache.objects._local`).
 """
 
 from __future__ import annotations
@@ -17,17 +21,20 @@ from rcache.objects import _scan, _tags, _verbs
 from rcache.objects._context import CacheContext, NodeScanner
 from rcache.objects._decorator import AsyncCachedFunction, CachedFunction, Options, decorate
 from rcache.objects._failures import Failures, OnError
+from rcache.objects._local import LocalTier
 from rcache.objects._locks import AsyncLock, Lock
 from rcache.objects._nodes import AsyncClusterScanner, ClusterScanner
 from rcache.objects._read import Missing
+from rcache.ops import Op
 from rcache.ttl import DEFAULT, TTL, Default
 
 __all__ = ["AsyncObjectCache", "ObjectCache"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
-_CACHE_OPTIONS = frozenset({"prefix", "version", "codec", "default_ttl", "on_error"})
+_CACHE_OPTIONS = frozenset({"prefix", "version", "codec", "default_ttl", "on_error", "local"})
 
 
 def _split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -48,6 +55,7 @@ class _CacheBase:
         codec: Codec | None,
         default_ttl: TTL,
         on_error: OnError,
+        local: LocalTier | None,
     ) -> None:
         parts = [p.strip(":") for p in (adapter.key_prefix, prefix)]
         space = KeySpace(prefix=":".join(p for p in parts if p), version=version)
@@ -59,7 +67,20 @@ class _CacheBase:
             stats=adapter.stats,
             scanner=scanner if adapter.settings.mode == "cluster" else None,
         )
+        self._local = local
+        if local is not None:
+            is_async = isinstance(adapter, AsyncRedisAdapter)
+            self._ctx = local.bind(self._ctx, adapter.settings, is_async)
         self._owns_adapter = False
+
+    def _track(self, op: Op[T]) -> Op[T]:
+        """Return ``op``, wrapped so that its writes drop local copies (with a local tier)."""
+        return op if self._local is None else self._local.track(op)
+
+    @property
+    def local(self) -> LocalTier | None:
+        """The local tier in front of Redis, if the cache was given one."""
+        return self._local
 
     @property
     def key_space(self) -> KeySpace:
@@ -93,7 +114,8 @@ class ObjectCache(_CacheBase):
     expiry) applies when a call leaves ``ttl`` out; ``on_error="miss"`` turns Redis
     failures into misses and ``False`` writes (logged once per outage), ``"raise"``
     raises them. ``ttl`` arguments: seconds or a timedelta; None = no expiry; ``<= 0`` =
-    expired at once (``set`` then deletes the key and returns True).
+    expired at once (``set`` then deletes the key and returns True). ``local``: a
+    :class:`~rcache.objects.LocalTier` answering repeated reads in-process (None = none).
     """
 
     def __init__(
@@ -105,11 +127,16 @@ class ObjectCache(_CacheBase):
         codec: Codec | None = None,
         default_ttl: TTL = 300,
         on_error: OnError = "miss",
+        local: LocalTier | None = None,
     ) -> None:
         super().__init__(
-            adapter, ClusterScanner(adapter), prefix, version, codec, default_ttl, on_error
+            adapter, ClusterScanner(adapter), prefix, version, codec, default_ttl, on_error, local
         )
         self._adapter = adapter
+
+    def _run(self, op: Op[T]) -> T:
+        """Run ``op`` with its writes tracked (the decorator's runner with a local tier)."""
+        return self._adapter.run(self._track(op))
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> ObjectCache:
@@ -135,21 +162,21 @@ class ObjectCache(_CacheBase):
         self, key: str, value: Any, ttl: TTL | Default = DEFAULT, *, tags: Iterable[str] = ()
     ) -> bool:
         """Store ``value`` under ``key``; return False if Redis failed ("miss" mode)."""
-        return self._adapter.run(_verbs.set_value(self._ctx, key, value, ttl, tags))
+        return self._adapter.run(self._track(_verbs.set_value(self._ctx, key, value, ttl, tags)))
 
     def add(
         self, key: str, value: Any, ttl: TTL | Default = DEFAULT, *, tags: Iterable[str] = ()
     ) -> bool:
         """Store ``value`` only if ``key`` is absent; return whether it was stored."""
-        return self._adapter.run(_verbs.add(self._ctx, key, value, ttl, tags))
+        return self._adapter.run(self._track(_verbs.add(self._ctx, key, value, ttl, tags)))
 
     def touch(self, key: str, ttl: TTL | Default = DEFAULT) -> bool:
         """Give ``key`` a new TTL; return whether the key exists."""
-        return self._adapter.run(_verbs.touch(self._ctx, key, ttl))
+        return self._adapter.run(self._track(_verbs.touch(self._ctx, key, ttl)))
 
     def delete(self, key: str) -> bool:
         """Delete ``key``; return whether it existed."""
-        return self._adapter.run(_verbs.delete(self._ctx, key))
+        return self._adapter.run(self._track(_verbs.delete(self._ctx, key)))
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """Return ``{key: value}`` for the keys present (one round trip)."""
@@ -157,11 +184,11 @@ class ObjectCache(_CacheBase):
 
     def set_many(self, mapping: Mapping[str, Any], ttl: TTL | Default = DEFAULT) -> list[str]:
         """Store every item (one round trip); return the keys that could not be stored."""
-        return self._adapter.run(_verbs.set_many(self._ctx, mapping, ttl))
+        return self._adapter.run(self._track(_verbs.set_many(self._ctx, mapping, ttl)))
 
     def delete_many(self, keys: Iterable[str]) -> int:
         """Delete the keys (one round trip); return how many existed."""
-        return self._adapter.run(_verbs.delete_many(self._ctx, keys))
+        return self._adapter.run(self._track(_verbs.delete_many(self._ctx, keys)))
 
     def has_key(self, key: str) -> bool:
         """Return whether ``get(key)`` would find a value."""
@@ -169,19 +196,21 @@ class ObjectCache(_CacheBase):
 
     def incr(self, key: str, delta: int = 1) -> int:
         """Add ``delta`` to the integer at ``key``; raise ValueError if the key is absent."""
-        return self._adapter.run(_verbs.incr(self._ctx, key, delta))
+        return self._adapter.run(self._track(_verbs.incr(self._ctx, key, delta)))
 
     def decr(self, key: str, delta: int = 1) -> int:
         """Subtract ``delta`` from the integer at ``key``; raise ValueError if absent."""
-        return self._adapter.run(_verbs.incr(self._ctx, key, -delta))
+        return self._adapter.run(self._track(_verbs.incr(self._ctx, key, -delta)))
 
     def get_or_set(self, key: str, default: Any, ttl: TTL | Default = DEFAULT) -> Any:
         """Return the value of ``key``, storing ``default`` (called if callable) if absent."""
-        return self._adapter.run(_verbs.get_or_set(self._ctx, key, default, ttl))
+        return self._adapter.run(self._track(_verbs.get_or_set(self._ctx, key, default, ttl)))
 
     def clear(self) -> None:
         """Delete every key of this cache's space (SCAN + UNLINK; other prefixes untouched)."""
-        self._adapter.run(_scan.clear(self._ctx))
+        self._adapter.run(self._track(_scan.clear(self._ctx)))
+        if self._local is not None:
+            self._local.flush()
 
     def ttl(self, key: str) -> float | None | Missing:
         """Return the seconds ``key`` has left; None if it never expires; MISSING if absent."""
@@ -189,11 +218,11 @@ class ObjectCache(_CacheBase):
 
     def expire(self, key: str, ttl: TTL) -> bool:
         """Set the TTL of ``key`` (None: no expiry; <= 0: delete); return whether it exists."""
-        return self._adapter.run(_verbs.touch(self._ctx, key, ttl))
+        return self._adapter.run(self._track(_verbs.touch(self._ctx, key, ttl)))
 
     def persist(self, key: str) -> bool:
         """Remove the TTL of ``key``; return whether it exists."""
-        return self._adapter.run(_verbs.touch(self._ctx, key, None))
+        return self._adapter.run(self._track(_verbs.touch(self._ctx, key, None)))
 
     def iter_keys(self, pattern: str = "*") -> Iterator[str]:
         """Yield the keys matching the glob ``pattern`` (SCAN; a key may come twice)."""
@@ -203,11 +232,11 @@ class ObjectCache(_CacheBase):
 
     def delete_pattern(self, pattern: str) -> int:
         """Delete the entries whose key matches the glob ``pattern``; return how many."""
-        return self._adapter.run(_scan.delete_pattern(self._ctx, pattern))
+        return self._adapter.run(self._track(_scan.delete_pattern(self._ctx, pattern)))
 
     def invalidate_tags(self, *tags: str) -> bool:
         """Invalidate every entry stored with any of ``tags`` (one round trip)."""
-        return self._adapter.run(_tags.invalidate(self._ctx, tags))
+        return self._adapter.run(self._track(_tags.invalidate(self._ctx, tags)))
 
     def lock(
         self, name: str, *, timeout: float | None = 10.0, blocking_timeout: float | None = None
@@ -246,10 +275,13 @@ class ObjectCache(_CacheBase):
         if callable(ttl):
             return self.cached()(ttl)
         options = Options(ttl, key, tags, stale_ttl, lock, cache_none, xfetch_beta)
-        return lambda fn: decorate(self._ctx, self._adapter.run, False, fn, options)
+        run = self._adapter.run if self._local is None else self._run
+        return lambda fn: decorate(self._ctx, run, False, fn, options)
 
     def close(self) -> None:
-        """Close the adapter if :meth:`from_url` created it."""
+        """Close the local tier, and the adapter if :meth:`from_url` created it."""
+        if self._local is not None:
+            self._local.close()
         if self._owns_adapter:
             self._adapter.close()
 
@@ -272,11 +304,23 @@ class AsyncObjectCache(_CacheBase):
         codec: Codec | None = None,
         default_ttl: TTL = 300,
         on_error: OnError = "miss",
+        local: LocalTier | None = None,
     ) -> None:
         super().__init__(
-            adapter, AsyncClusterScanner(adapter), prefix, version, codec, default_ttl, on_error
+            adapter,
+            AsyncClusterScanner(adapter),
+            prefix,
+            version,
+            codec,
+            default_ttl,
+            on_error,
+            local,
         )
         self._adapter = adapter
+
+    async def _run(self, op: Op[T]) -> T:
+        """Run ``op`` with its writes tracked (the decorator's runner with a local tier)."""
+        return await self._adapter.run(self._track(op))
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> AsyncObjectCache:
@@ -299,21 +343,23 @@ class AsyncObjectCache(_CacheBase):
         self, key: str, value: Any, ttl: TTL | Default = DEFAULT, *, tags: Iterable[str] = ()
     ) -> bool:
         """Store ``value`` under ``key``; return False if Redis failed ("miss" mode)."""
-        return await self._adapter.run(_verbs.set_value(self._ctx, key, value, ttl, tags))
+        return await self._adapter.run(
+            self._track(_verbs.set_value(self._ctx, key, value, ttl, tags))
+        )
 
     async def add(
         self, key: str, value: Any, ttl: TTL | Default = DEFAULT, *, tags: Iterable[str] = ()
     ) -> bool:
         """Store ``value`` only if ``key`` is absent; return whether it was stored."""
-        return await self._adapter.run(_verbs.add(self._ctx, key, value, ttl, tags))
+        return await self._adapter.run(self._track(_verbs.add(self._ctx, key, value, ttl, tags)))
 
     async def touch(self, key: str, ttl: TTL | Default = DEFAULT) -> bool:
         """Give ``key`` a new TTL; return whether the key exists."""
-        return await self._adapter.run(_verbs.touch(self._ctx, key, ttl))
+        return await self._adapter.run(self._track(_verbs.touch(self._ctx, key, ttl)))
 
     async def delete(self, key: str) -> bool:
         """Delete ``key``; return whether it existed."""
-        return await self._adapter.run(_verbs.delete(self._ctx, key))
+        return await self._adapter.run(self._track(_verbs.delete(self._ctx, key)))
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """Return ``{key: value}`` for the keys present (one round trip)."""
@@ -321,11 +367,11 @@ class AsyncObjectCache(_CacheBase):
 
     async def set_many(self, mapping: Mapping[str, Any], ttl: TTL | Default = DEFAULT) -> list[str]:
         """Store every item (one round trip); return the keys that could not be stored."""
-        return await self._adapter.run(_verbs.set_many(self._ctx, mapping, ttl))
+        return await self._adapter.run(self._track(_verbs.set_many(self._ctx, mapping, ttl)))
 
     async def delete_many(self, keys: Iterable[str]) -> int:
         """Delete the keys (one round trip); return how many existed."""
-        return await self._adapter.run(_verbs.delete_many(self._ctx, keys))
+        return await self._adapter.run(self._track(_verbs.delete_many(self._ctx, keys)))
 
     async def has_key(self, key: str) -> bool:
         """Return whether ``get(key)`` would find a value."""
@@ -333,19 +379,21 @@ class AsyncObjectCache(_CacheBase):
 
     async def incr(self, key: str, delta: int = 1) -> int:
         """Add ``delta`` to the integer at ``key``; raise ValueError if the key is absent."""
-        return await self._adapter.run(_verbs.incr(self._ctx, key, delta))
+        return await self._adapter.run(self._track(_verbs.incr(self._ctx, key, delta)))
 
     async def decr(self, key: str, delta: int = 1) -> int:
         """Subtract ``delta`` from the integer at ``key``; raise ValueError if absent."""
-        return await self._adapter.run(_verbs.incr(self._ctx, key, -delta))
+        return await self._adapter.run(self._track(_verbs.incr(self._ctx, key, -delta)))
 
     async def get_or_set(self, key: str, default: Any, ttl: TTL | Default = DEFAULT) -> Any:
         """Return the value of ``key``, storing ``default`` (called, awaited) if absent."""
-        return await self._adapter.run(_verbs.get_or_set(self._ctx, key, default, ttl))
+        return await self._adapter.run(self._track(_verbs.get_or_set(self._ctx, key, default, ttl)))
 
     async def clear(self) -> None:
         """Delete every key of this cache's space (SCAN + UNLINK; other prefixes untouched)."""
-        await self._adapter.run(_scan.clear(self._ctx))
+        await self._adapter.run(self._track(_scan.clear(self._ctx)))
+        if self._local is not None:
+            self._local.flush()
 
     async def ttl(self, key: str) -> float | None | Missing:
         """Return the seconds ``key`` has left; None if it never expires; MISSING if absent."""
@@ -353,11 +401,11 @@ class AsyncObjectCache(_CacheBase):
 
     async def expire(self, key: str, ttl: TTL) -> bool:
         """Set the TTL of ``key`` (None: no expiry; <= 0: delete); return whether it exists."""
-        return await self._adapter.run(_verbs.touch(self._ctx, key, ttl))
+        return await self._adapter.run(self._track(_verbs.touch(self._ctx, key, ttl)))
 
     async def persist(self, key: str) -> bool:
         """Remove the TTL of ``key``; return whether it exists."""
-        return await self._adapter.run(_verbs.touch(self._ctx, key, None))
+        return await self._adapter.run(self._track(_verbs.touch(self._ctx, key, None)))
 
     async def iter_keys(self, pattern: str = "*") -> AsyncIterator[str]:
         """Yield the keys matching the glob ``pattern`` (SCAN; a key may come twice)."""
@@ -368,11 +416,11 @@ class AsyncObjectCache(_CacheBase):
 
     async def delete_pattern(self, pattern: str) -> int:
         """Delete the entries whose key matches the glob ``pattern``; return how many."""
-        return await self._adapter.run(_scan.delete_pattern(self._ctx, pattern))
+        return await self._adapter.run(self._track(_scan.delete_pattern(self._ctx, pattern)))
 
     async def invalidate_tags(self, *tags: str) -> bool:
         """Invalidate every entry stored with any of ``tags`` (one round trip)."""
-        return await self._adapter.run(_tags.invalidate(self._ctx, tags))
+        return await self._adapter.run(self._track(_tags.invalidate(self._ctx, tags)))
 
     def lock(
         self, name: str, *, timeout: float | None = 10.0, blocking_timeout: float | None = None
@@ -411,10 +459,13 @@ class AsyncObjectCache(_CacheBase):
         if callable(ttl):
             return self.cached()(ttl)
         options = Options(ttl, key, tags, stale_ttl, lock, cache_none, xfetch_beta)
-        return lambda fn: decorate(self._ctx, self._adapter.run, True, fn, options)
+        run = self._adapter.run if self._local is None else self._run
+        return lambda fn: decorate(self._ctx, run, True, fn, options)
 
     async def aclose(self) -> None:
-        """Close the adapter if :meth:`from_url` created it."""
+        """Close the local tier, and the adapter if :meth:`from_url` created it."""
+        if self._local is not None:
+            await self._local.aclose()
         if self._owns_adapter:
             await self._adapter.aclose()
 

@@ -2,7 +2,8 @@
 
 :func:`read` is the one place that fetches stored bytes (plus, in the same round trip,
 their PTTL and the tokens of the tags the caller already knows). A local in-process tier
-plugs in there: it answers what it holds and sends the rest on to Redis. (The fill
+plugs in there: it answers what it holds and sends the rest on to Redis (see
+:mod:`rcache.objects._local`; a context with a tier is a ``LocalContext``). (The fill
 protocol of ``@cached`` - its lock batch and polls - reads Redis directly on purpose: it
 waits for what other processes write.)
 :func:`open_values` turns what was read into values: it unwraps envelopes, checks their
@@ -19,6 +20,7 @@ from typing import Any, Final, NamedTuple
 from rcache.errors import BackendError, DecodeError
 from rcache.objects._context import CacheContext
 from rcache.objects._envelope import Entry, is_envelope, unpack
+from rcache.objects._local import LocalContext
 from rcache.ops import Batch, Command, Op
 
 __all__ = ["MISSING", "Missing", "Reading", "drop", "open_values", "read", "tags_valid"]
@@ -59,8 +61,15 @@ def read(
     *,
     pttl: bool = False,
     tag_ids: Sequence[str] = (),
+    direct: bool = False,
 ) -> Op[Reading]:
-    """Read entries (and their PTTL and tag tokens if asked) in one round trip."""
+    """Read entries (and their PTTL and tag tokens if asked) in one round trip.
+
+    With a local tier, held entries cost no round trip (``direct``: read Redis only).
+    """
+    if type(ctx) is LocalContext and not direct:
+        raws, pttls, tokens = yield from ctx.local.read(ctx, redis_keys, pttl, tag_ids, read)
+        return Reading(raws, pttls, tokens)
     if len(redis_keys) == 1:
         cmds: list[Command] = [("GET", redis_keys[0])]
         if pttl:
@@ -89,6 +98,8 @@ def tags_valid(entry: Entry, tokens: Mapping[str, bytes | None]) -> bool:
 
 def drop(ctx: CacheContext, redis_keys: Sequence[str]) -> Op[None]:
     """Delete entries that cannot be read (best effort: a failure is ignored)."""
+    if type(ctx) is LocalContext:
+        ctx.local.invalidate(redis_keys)
     try:
         yield Batch([("UNLINK", *redis_keys)])
     except BackendError:
