@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rcache_asgi.cache import cache_lifespan, cached, get_cache
+from rcache_asgi.pages import PageCacheMiddleware, PageOptions, page_cache
 from rcache_asgi.sessions import (
     SessionMiddleware,
     flush_session,
@@ -11,11 +12,14 @@ from rcache_asgi.sessions import (
 )
 
 __all__: list[str] = [
+    "PageCacheMiddleware",
+    "PageOptions",
     "SessionMiddleware",
     "cache_lifespan",
     "cached",
     "flush_session",
     "get_cache",
+    "page_cache",
     "regenerate_session",
     "session_store",
 ]

@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from rcache_django.cache import RedisCache, cached
+from rcache_django.pages import PageCacheMiddleware, page_cache
 
-__all__: list[str] = ["RedisCache", "cached"]
+__all__: list[str] = ["PageCacheMiddleware", "RedisCache", "cached", "page_cache"]

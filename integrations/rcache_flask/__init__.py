@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from rcache_flask.cache import RCache
+from rcache_flask.pages import PageCache
 from rcache_flask.sessions import RCacheSession, RCacheSessionInterface
 
 __all__: list[str] = [
+    "PageCache",
     "RCache",
     "RCacheSession",
     "RCacheSessionInterface",

@@ -1,0 +1,179 @@
+"""One request through the page cache, for the middleware and the decorator alike.
+
+``lookup`` before the view, then ``store`` with its response, or ``recover`` if it raised;
+each in a blocking and an asyncio form that differ only in awaiting. The caching rules are
+the core's; this module only moves Django objects in and out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from rcache.pages import AsyncPageCache, LookupResult, PageCache, Request
+from rcache_django._pages_config import caches
+from rcache_django._pages_http import (
+    ais_authenticated,
+    arender,
+    django_response,
+    is_authenticated,
+    mark_bypass,
+    page_request,
+    page_response,
+    prepare_for_storage,
+    render,
+)
+
+__all__ = [
+    "DEFAULT_OPTIONS",
+    "Pending",
+    "PageOptions",
+    "alookup",
+    "arecover",
+    "astore",
+    "finish_unlooked",
+    "lookup",
+    "recover",
+    "store",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PageOptions:
+    """What one view asks of the page cache (see :func:`rcache_django.pages.page_cache`)."""
+
+    ttl: float | timedelta | None = None
+    tags: tuple[str, ...] = ()
+    vary: tuple[str, ...] = ()
+    allow_set_cookie: bool | None = None
+
+    @classmethod
+    def of(
+        cls,
+        ttl: float | timedelta | None,
+        tags: Sequence[str],
+        vary: Sequence[str],
+        allow_set_cookie: bool | None,
+    ) -> PageOptions:
+        """Return checked options (a single str for ``tags`` or ``vary`` is a mistake)."""
+        if isinstance(tags, str) or isinstance(vary, str):
+            raise TypeError("tags and vary must be sequences of str, not a single str")
+        return cls(ttl, tuple(tags), tuple(vary), allow_set_cookie)
+
+    def store_kwargs(self, *, storable: bool) -> dict[str, Any]:
+        """Return the keyword arguments of ``store()``; a ttl of 0 when it must not store."""
+        return {
+            "ttl": self.ttl if storable else 0,
+            "tags": self.tags,
+            "vary": self.vary,
+            "allow_set_cookie": self.allow_set_cookie,
+        }
+
+
+DEFAULT_OPTIONS = PageOptions()
+
+
+@dataclass(slots=True)
+class Pending:
+    """A request looked up and not answered yet: what ``store`` or ``recover`` needs."""
+
+    cache: PageCache | AsyncPageCache
+    page: Request
+    result: LookupResult
+    options: PageOptions
+    done: bool = False
+
+
+def lookup(request: Any, options: PageOptions) -> tuple[Pending, Any]:
+    """Look ``request`` up; return its pending state and the cached response, or None."""
+    cache = caches.sync()
+    # When the policy caches pages of logged-in users too, nobody needs to know who it is.
+    authenticated = not cache.policy.cache_authenticated and is_authenticated(request)
+    page = page_request(request, authenticated=authenticated)
+    result = cache.lookup(page)
+    pending = Pending(cache, page, result, options)
+    if result.response is None:
+        return pending, None
+    pending.done = True
+    return pending, django_response(result.response)
+
+
+async def alookup(request: Any, options: PageOptions) -> tuple[Pending, Any]:
+    """:func:`lookup` on the running event loop's cache."""
+    cache = await caches.async_()
+    authenticated = not cache.policy.cache_authenticated and await ais_authenticated(request)
+    page = page_request(request, authenticated=authenticated)
+    result = await cache.lookup(page)
+    pending = Pending(cache, page, result, options)
+    if result.response is None:
+        return pending, None
+    pending.done = True
+    return pending, django_response(result.response)
+
+
+def store(request: Any, response: Any, pending: Pending) -> Any:
+    """Store the view's response if it may be; return the response to send."""
+    if pending.done:
+        return response
+    pending.done = True
+    response = render(response)
+    reason = prepare_for_storage(request, response)
+    sent = page_response(response)
+    cache = pending.cache
+    assert isinstance(cache, PageCache)
+    kwargs = pending.options.store_kwargs(storable=reason is None)
+    out = cache.store(pending.page, sent, pending.result, **kwargs)
+    return django_response(out, response, sent.body)
+
+
+async def astore(request: Any, response: Any, pending: Pending) -> Any:
+    """:func:`store` for async code."""
+    if pending.done:
+        return response
+    pending.done = True
+    response = await arender(response)
+    reason = prepare_for_storage(request, response)
+    sent = page_response(response)
+    cache = pending.cache
+    assert isinstance(cache, AsyncPageCache)
+    kwargs = pending.options.store_kwargs(storable=reason is None)
+    out = await cache.store(pending.page, sent, pending.result, **kwargs)
+    return django_response(out, response, sent.body)
+
+
+def recover(pending: Pending) -> Any:
+    """After the view raised: give the lease back; return a stale response, or None.
+
+    Runs on the blocking cache even for a request looked up on an asyncio one (Django calls
+    exception middleware in a thread): both name the same keys, so either can release.
+    """
+    if pending.done:
+        return None
+    pending.done = True
+    out = caches.sync().recover(pending.page, pending.result)
+    return None if out is None else django_response(out)
+
+
+async def arecover(pending: Pending) -> Any:
+    """:func:`recover` for async code, on the cache that looked the request up."""
+    if pending.done:
+        return None
+    pending.done = True
+    cache = pending.cache
+    assert isinstance(cache, AsyncPageCache)
+    out = await cache.recover(pending.page, pending.result)
+    return None if out is None else django_response(out)
+
+
+def finish_unlooked(response: Any, pending: Pending | None) -> Any:
+    """Mark a response whose request was not looked up, or whose lease was given back."""
+    tag_header = caches.config().policy.tag_header
+    if pending is None:
+        return mark_bypass(response, tag_header)
+    if "X-Cache" not in response.headers:
+        if tag_header in response.headers:
+            del response.headers[tag_header]
+        response.headers["X-Cache"] = pending.result.x_cache
+    return response

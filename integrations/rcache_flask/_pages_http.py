@@ -1,0 +1,136 @@
+"""Flask requests and responses as the page cache sees them, and back; the config. No I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
+
+from flask import Flask, Request, current_app
+from flask import Response as FlaskResponse
+from werkzeug.datastructures import Headers as WerkzeugHeaders
+
+from rcache.errors import ConfigurationError
+from rcache.pages import Headers, PageCache, PageCachePolicy, Response
+from rcache.pages import Request as PageRequest
+
+__all__ = [
+    "CONFIG_PREFIX",
+    "PageOptions",
+    "cache_from_config",
+    "flask_response",
+    "page_request",
+    "page_response",
+]
+
+CONFIG_PREFIX = "RCACHE_PAGES_"
+_POLICY_FIELDS = tuple(f.name for f in fields(PageCachePolicy))
+_CACHE_FIELDS = ("prefix", "on_error", "lock_timeout", "wait_timeout")
+_OWN_KEYS = ("URL", "OPTIONS", "CACHE_ALL_VIEWS")
+# werkzeug's own choice when it rebuilds a URL (get_current_url): the same keys as url_for
+_PATH_SAFE = "!$&'()*+,/:;=@%"
+
+
+@dataclass(frozen=True, slots=True)
+class PageOptions:
+    """What one view asks of the page cache (see :meth:`rcache_flask.pages.PageCache.cached`)."""
+
+    ttl: float | timedelta | None = None
+    tags: tuple[str, ...] = ()
+    vary: tuple[str, ...] = ()
+    allow_set_cookie: bool | None = None
+
+    @classmethod
+    def of(
+        cls,
+        ttl: float | timedelta | None,
+        tags: Sequence[str],
+        vary: Sequence[str],
+        allow_set_cookie: bool | None,
+    ) -> PageOptions:
+        """Return checked options (a single str for ``tags`` or ``vary`` is a mistake)."""
+        if isinstance(tags, str) or isinstance(vary, str):
+            raise TypeError("tags and vary must be sequences of str, not a single str")
+        return cls(ttl, tuple(tags), tuple(vary), allow_set_cookie)
+
+    def store_kwargs(self, *, storable: bool) -> dict[str, Any]:
+        """Return the keyword arguments of ``store()``; a ttl of 0 when it must not store."""
+        return {
+            "ttl": self.ttl if storable else 0,
+            "tags": self.tags,
+            "vary": self.vary,
+            "allow_set_cookie": self.allow_set_cookie,
+        }
+
+
+def cache_from_config(app: Flask) -> tuple[PageCache, bool]:
+    """Build the page cache ``app.config`` describes; return it and ``CACHE_ALL_VIEWS``."""
+    conf = app.config
+    url = conf.get(CONFIG_PREFIX + "URL")
+    if not isinstance(url, str):
+        raise ConfigurationError(f"{CONFIG_PREFIX}URL must be set to a Redis URL")
+    names = (*_OWN_KEYS, *(name.upper() for name in (*_POLICY_FIELDS, *_CACHE_FIELDS)))
+    known = {CONFIG_PREFIX + name for name in names}
+    unknown = sorted(k for k in conf if k.startswith(CONFIG_PREFIX) and k not in known)
+    if unknown:
+        raise ConfigurationError(f"unknown config key(s): {', '.join(unknown)}")
+    policy: dict[str, Any] = {
+        name: conf[CONFIG_PREFIX + name.upper()]
+        for name in _POLICY_FIELDS
+        if CONFIG_PREFIX + name.upper() in conf
+    }
+    if "ignored_query_params" in policy:
+        policy["ignored_query_params"] = tuple(policy["ignored_query_params"])
+    if "cacheable_statuses" in policy:
+        policy["cacheable_statuses"] = frozenset(policy["cacheable_statuses"])
+    engine = {
+        name: conf[CONFIG_PREFIX + name.upper()]
+        for name in _CACHE_FIELDS
+        if CONFIG_PREFIX + name.upper() in conf
+    }
+    redis_options = conf.get(CONFIG_PREFIX + "OPTIONS") or {}
+    if not isinstance(redis_options, Mapping):
+        raise ConfigurationError(f"{CONFIG_PREFIX}OPTIONS must be a dict")
+    cache = PageCache.from_url(
+        url, policy=PageCachePolicy(**policy), **engine, **dict(redis_options)
+    )
+    return cache, bool(conf.get(CONFIG_PREFIX + "CACHE_ALL_VIEWS", True))
+
+
+def page_request(request: Request, *, authenticated: bool) -> PageRequest:
+    """Return the page cache's view of a Flask request."""
+    return PageRequest(
+        method=request.method,
+        scheme=request.scheme,
+        host=request.host,
+        path=quote(request.root_path + request.path, safe=_PATH_SAFE),
+        query_string=request.environ.get("QUERY_STRING", ""),
+        headers=Headers(request.headers.items()),
+        is_authenticated=authenticated,
+    )
+
+
+def page_response(response: FlaskResponse) -> Response:
+    """Return the page cache's view of a Flask response (body None when streamed)."""
+    body = None if response.is_streamed else response.get_data()
+    return Response(response.status_code, Headers(response.headers.items()), body)
+
+
+def flask_response(
+    out: Response, original: FlaskResponse | None = None, sent: bytes | None = None
+) -> FlaskResponse:
+    """Return the Flask response for what the page cache answered.
+
+    ``original`` and ``sent``: the view's response and the body handed to the cache. When
+    the cache kept that body (or it streams), the view's response is reused with the new
+    header fields; otherwise the app's ``response_class`` builds a new one.
+    """
+    same_status = original is not None and out.status == original.status_code
+    if original is not None and same_status and (out.body is None or out.body is sent):
+        original.headers = WerkzeugHeaders(out.headers.to_list())
+        return original
+    response: FlaskResponse = current_app.response_class(out.body or b"", status=out.status)
+    response.headers = WerkzeugHeaders(out.headers.to_list())
+    return response
