@@ -14,7 +14,7 @@ import copy
 import html
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,8 @@ from rcache.sessions import SessionConfig
 
 COOKIE_NAME = "rcache_demo_session"
 LIFETIME = 14 * 24 * 3600  # seconds: the sessions' absolute lifetime and idle timeout
+PAGE_TTL = 300  # seconds a cached product or post page stays fresh (an edit purges it)
+TAG_HEADER = "Cache-Tag"  # the page caches read a page's purge tags from it (their default)
 
 PRODUCTS: dict[str, dict[str, Any]] = {
     "teapot": {"name": "Teapot", "price": 18.0, "text": "Short and stout."},
@@ -57,6 +59,15 @@ class DemoConfig:
     def cache_prefix(self) -> str:
         return f"{self.prefix}:cache"
 
+    @property
+    def page_options(self) -> dict[str, Any]:
+        """The page caches' options: one key space (``<prefix>:page``) for the three sites.
+
+        Sharing it lets a purge from any site reach every cached page with that tag: an edit
+        in the shop refreshes the API's cached product too.
+        """
+        return {"key_prefix": self.prefix}
+
     def session_config(self) -> SessionConfig:
         """The session store configuration, the same for the three sites."""
         return SessionConfig(
@@ -74,9 +85,23 @@ def item_key(kind: str) -> str:
     return kind + ":{item_id}"
 
 
+def item_tag(kind: str, item_id: str) -> str:
+    """The purge tag of one catalog item, for the object cache and the page caches."""
+    return f"{kind}:{item_id}"
+
+
+def shows_visitor(session: Mapping[str, Any]) -> bool:
+    """Whether pages for this session show something of the visitor's own (a name, a cart).
+
+    Such visitors bypass the page caches (the glue calls them "authenticated"): their
+    pages are always rendered for them, never stored, never served to anyone else.
+    """
+    return bool(session.get("user") or session.get("cart"))
+
+
 def item_tags(kind: str) -> Callable[[str], list[str]]:
     """The tags of one catalog item: ``product:teapot``, ``post:hello``."""
-    return lambda item_id: [f"{kind}:{item_id}"]
+    return lambda item_id: [item_tag(kind, item_id)]
 
 
 class Catalog:
@@ -118,7 +143,7 @@ class Catalog:
     def edit(self, item_id: str, **changes: Any) -> None:
         """Change an item and drop its cached lookup (one round trip)."""
         self.items[item_id].update(changes)
-        self.cache.invalidate_tags(f"{self.kind}:{item_id}")
+        self.cache.invalidate_tags(item_tag(self.kind, item_id))
 
 
 def page(title: str, body: str, user: str | None = None, nav: str = "") -> str:

@@ -1,13 +1,18 @@
-"""The Django shop: products (object cache), a username-only login and a cart in the session.
+"""The Django shop: products (object and page cache), a username-only login and a session cart.
 
 No database and no installed apps: the products live in a :class:`~demo_sites.shared.Catalog`
 (given in the ``DEMO_SHOP`` setting) and the session engine is ``rcache_django.sessions``,
 configured like the other demo sites so they share one login and one cart.
 
-Pages: ``/`` products, ``/products/<id>/`` one product (a cached lookup, tag
-``product:<id>``), ``POST /products/<id>/edit`` (invalidates that tag), ``/login``,
-``POST /logout``, ``/cart`` and ``POST /cart/add|remove/<id>``. There is no CSRF check and no
-password: it is a demo.
+Pages: ``/`` products, ``/products/<id>/`` one product (a cached lookup and a cached page,
+both tagged ``product:<id>``), ``POST /products/<id>/edit`` (invalidates and purges that
+tag), ``/login``, ``POST /logout``, ``/cart`` and ``POST /cart/add|remove/<id>``. There is
+no CSRF check and no password: it is a demo.
+
+Page cache: ``rcache_django.pages.PageCacheMiddleware`` first, only for views decorated with
+``@page_cache`` (the product pages). A visitor with a name or a cart in the session counts as
+logged in (``request.user`` is set from the session by ``views.visitor_middleware``), so
+their pages bypass the cache; visitors without one share the cached copy.
 """
 
 from __future__ import annotations
@@ -24,12 +29,21 @@ def settings_for(config: DemoConfig, shop: Catalog) -> dict[str, Any]:
         "SECRET_KEY_FALLBACKS": [],
         "ALLOWED_HOSTS": ["127.0.0.1", "localhost", "testserver"],
         "ROOT_URLCONF": "demo_sites.django_shop.views",
-        "MIDDLEWARE": ["rcache_django.sessions.SessionMiddleware"],
+        "MIDDLEWARE": [
+            "rcache_django.pages.PageCacheMiddleware",  # first: it sees the final response
+            "rcache_django.sessions.SessionMiddleware",
+            "demo_sites.django_shop.views.visitor_middleware",
+        ],
         "SESSION_ENGINE": "rcache_django.sessions",
         "SESSION_COOKIE_NAME": COOKIE_NAME,
         "SESSION_COOKIE_AGE": LIFETIME,
         "SESSION_COOKIE_SECURE": False,
         "RCACHE_SESSIONS": {"URL": config.url, "OPTIONS": {"prefix": config.session_prefix}},
+        "RCACHE_PAGES": {
+            "URL": config.url,
+            "CACHE_ALL_VIEWS": False,  # only the views decorated with @page_cache
+            "OPTIONS": config.page_options,
+        },
         "DEMO_SHOP": shop,
     }
 

@@ -3,16 +3,41 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.urls import path
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_POST
 
-from demo_sites.shared import Catalog, page
+from demo_sites.shared import PAGE_TTL, TAG_HEADER, Catalog, item_tag, page, shows_visitor
+from rcache_django.pages import page_cache, purge_tag
 
 NAV = '<a href="/">products</a> · <a href="/cart">cart</a> · <a href="/login">login</a>'
+
+
+class Visitor:
+    """``request.user`` for the page cache: "authenticated" when the session is personal."""
+
+    def __init__(self, session: Any) -> None:
+        self.is_authenticated = shows_visitor(session)
+
+
+def visitor_middleware(get_response: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Set a lazy ``request.user`` from the session (after the session middleware).
+
+    The page cache asks it before a cached view runs: a visitor with a name or a cart is
+    served a fresh page, never the shared copy; a request without the session cookie is
+    known to be anonymous without loading anything.
+    """
+
+    def middleware(request: Any) -> Any:
+        request.user = SimpleLazyObject(lambda: Visitor(request.session))
+        return get_response(request)
+
+    return middleware
 
 
 def shop() -> Catalog:
@@ -32,6 +57,7 @@ def product_list(request: Any) -> HttpResponse:
     return render(request, "Shop", f"<ul>{rows}</ul>")
 
 
+@page_cache(ttl=PAGE_TTL)
 def product_detail(request: Any, pid: str) -> HttpResponse:
     product = shop().lookup(pid)
     if product is None:
@@ -44,7 +70,9 @@ def product_detail(request: Any, pid: str) -> HttpResponse:
         f'<input name=name value="{html.escape(product["name"])}">'
         f'<input name=price value="{product["price"]}"><button>save</button></form>'
     )
-    return render(request, product["name"], body)
+    response = render(request, product["name"], body)
+    response[TAG_HEADER] = item_tag("product", pid)  # purged by an edit
+    return response
 
 
 @require_POST
@@ -60,6 +88,7 @@ def product_edit(request: Any, pid: str) -> HttpResponse:
         except ValueError:
             return HttpResponse("price must be a number", status=400)
     shop().edit(pid, **changes)
+    purge_tag(item_tag("product", pid))  # the cached pages (every site's) of this product
     return HttpResponseRedirect(f"/products/{pid}/")
 
 

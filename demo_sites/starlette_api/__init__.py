@@ -3,7 +3,10 @@
 - ``/``: links to the three sites, and who is signed in.
 - ``/api/products`` and ``/api/products/{id}``: the shop's products, looked up through an
   :class:`~rcache.objects.AsyncObjectCache` under the very keys and tags the Django shop
-  uses, so both share (and an edit in the shop invalidates) the cached entries.
+  uses, so both share (and an edit in the shop invalidates) the cached entries. The
+  responses themselves are in the page cache (``rcache_asgi.pages``), tagged
+  ``product:<id>`` in the key space the shop purges, so an edit there refreshes them too.
+  They show nothing of the visitor, so everybody shares them.
 - ``/api/cart``: GET the shared cart; POST ``{"product": id}`` adds one,
   ``{"product": id, "action": "remove"}`` removes one.
 - ``/api/whoami``: the user signed in on any of the sites.
@@ -28,9 +31,20 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Mount, Route
 
 from demo_sites import status_site
-from demo_sites.shared import Catalog, DemoConfig, item_key, item_tags, page
+from demo_sites.shared import (
+    PAGE_TTL,
+    TAG_HEADER,
+    Catalog,
+    DemoConfig,
+    item_key,
+    item_tag,
+    item_tags,
+    page,
+)
 from rcache.objects import AsyncObjectCache
+from rcache.pages import AsyncPageCache
 from rcache.sessions import AsyncSessionStore
+from rcache_asgi.pages import PageCacheMiddleware, PageOptions
 from rcache_asgi.sessions import SessionMiddleware
 
 
@@ -38,6 +52,8 @@ def make_app(config: DemoConfig, shop: Catalog, links: dict[str, str] | None = N
     """Build the site; ``links`` names the other sites for the landing page."""
     store = AsyncSessionStore.from_url(config.url, config.session_config())
     cache = AsyncObjectCache.from_url(config.url, prefix=config.cache_prefix)
+    pages = AsyncPageCache.from_url(config.url, **config.page_options)
+    cached = PageOptions(ttl=PAGE_TTL)
     status = status_site.make_app(config.url)
 
     @cache.cached(ttl=300, key=item_key(shop.kind), tags=item_tags(shop.kind))
@@ -49,6 +65,7 @@ def make_app(config: DemoConfig, shop: Catalog, links: dict[str, str] | None = N
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with status.router.lifespan_context(status):
             yield
+        await pages.aclose()
         await cache.aclose()
         await store.aclose()
 
@@ -66,14 +83,17 @@ def make_app(config: DemoConfig, shop: Catalog, links: dict[str, str] | None = N
         return HTMLResponse(page("rcache demo", body, request.session.get("user")))
 
     async def products(request: Request) -> JSONResponse:
-        found = await asyncio.gather(*(lookup(pid) for pid in list(shop.items)))
-        return JSONResponse([p for p in found if p is not None])
+        pids = list(shop.items)
+        found = await asyncio.gather(*(lookup(pid) for pid in pids))
+        tags = " ".join(item_tag(shop.kind, pid) for pid in pids)
+        return JSONResponse([p for p in found if p is not None], headers={TAG_HEADER: tags})
 
     async def product(request: Request) -> JSONResponse:
-        found = await lookup(request.path_params["pid"])
+        pid = request.path_params["pid"]
+        found = await lookup(pid)
         if found is None:
             return JSONResponse({"error": "no such product"}, status_code=404)
-        return JSONResponse(found)
+        return JSONResponse(found, headers={TAG_HEADER: item_tag(shop.kind, pid)})
 
     async def cart(request: Request) -> JSONResponse:
         session = request.session
@@ -105,6 +125,14 @@ def make_app(config: DemoConfig, shop: Catalog, links: dict[str, str] | None = N
             Route("/api/whoami", whoami),
             Mount("/status", status),
         ],
-        middleware=[Middleware(SessionMiddleware, store=store)],
+        middleware=[
+            Middleware(SessionMiddleware, store=store),
+            Middleware(
+                PageCacheMiddleware,
+                cache=pages,
+                paths={"/api/products": cached, "/api/products/*": cached},
+                default=None,  # nothing else: the rest is per visitor (or the status page)
+            ),
+        ],
         lifespan=lifespan,
     )

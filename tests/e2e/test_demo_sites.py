@@ -1,5 +1,6 @@
-"""The demo sites: one login and one cart across Django, Flask and Starlette; cached pages
-that an edit refreshes; and the launcher serving the three over HTTP.
+"""The demo sites: one login and one cart across Django, Flask and Starlette; cached lookups
+and cached pages that an edit refreshes, never serving one visitor's page to another; and
+the launcher serving the three over HTTP.
 
 Each app runs in process with its framework's test client against the shared test Redis;
 the session cookie is copied by hand from one client to the next, as a browser would send
@@ -77,8 +78,7 @@ def django_client(config: DemoConfig, shop: Catalog) -> Iterator[Client]:
 def flask_client(config: DemoConfig, blog: Catalog) -> Iterator[Any]:
     app = flask_blog.make_app(config, blog)
     yield app.test_client(use_cookies=False)
-    assert isinstance(app.session_interface, flask_blog.RCacheSessionInterface)
-    app.session_interface.store_for(app).close()
+    flask_blog.close(app)
 
 
 @pytest.fixture
@@ -176,6 +176,95 @@ def test_editing_a_post_refreshes_its_cached_lookup(flask_client: Any, blog: Cat
     assert "Hello again" in flask_client.get("/posts/hello").get_data(as_text=True)
     assert blog.computed == 2
     assert flask_client.get("/posts/nope").status_code == 404
+
+
+# -- the page caches ---------------------------------------------------------------------------
+
+
+def x_cache(response: Any) -> str:
+    return str(response.headers.get("X-Cache"))
+
+
+async def test_product_pages_are_cached_until_an_edit_purges_them(
+    django_client: Client, api: httpx.AsyncClient, shop: Catalog
+) -> None:
+    first = django_client.get("/products/mug/")
+    assert x_cache(first) == "MISS" and "Mug" in first.content.decode()
+    assert "Cache-Tag" not in first.headers  # the tags stay on the server
+    again = django_client.get("/products/mug/")
+    assert x_cache(again) == "HIT" and again.content == first.content
+    assert x_cache(django_client.head("/products/mug/")) == "HIT"  # curl -I
+    assert x_cache(django_client.get("/products/teapot/")) == "MISS"
+    assert x_cache(await api.get("/api/products/mug")) == "MISS"
+    assert x_cache(hit := await api.get("/api/products/mug")) == "HIT"
+    assert hit.json()["name"] == "Mug"
+    assert x_cache(await api.get("/api/products")) == "MISS"
+    assert x_cache(await api.get("/api/products")) == "HIT"
+    assert shop.computed == 3  # one lookup per product: the rest were cache hits
+
+    # The edit purges product:mug in the key space the three sites share.
+    django_client.post("/products/mug/edit", {"name": "Jumbo mug", "price": "9"})
+    edited = django_client.get("/products/mug/")
+    assert x_cache(edited) == "MISS"
+    assert "Jumbo mug" in edited.content.decode() and "9.00" in edited.content.decode()
+    assert x_cache(django_client.get("/products/mug/")) == "HIT"
+    assert x_cache(django_client.get("/products/teapot/")) == "HIT"  # not purged
+    response = await api.get("/api/products/mug")
+    assert x_cache(response) == "MISS" and response.json()["name"] == "Jumbo mug"
+    response = await api.get("/api/products")
+    assert x_cache(response) == "MISS" and "Jumbo mug" in response.text
+    assert shop.computed == 4
+    # Per-visitor endpoints are left out of the API's page cache.
+    assert x_cache(await api.get("/api/whoami")) == "BYPASS"
+
+
+def test_post_pages_are_cached_until_an_edit_purges_them(flask_client: Any) -> None:
+    assert x_cache(flask_client.get("/posts/hello")) == "MISS"
+    hit = flask_client.get("/posts/hello")
+    assert x_cache(hit) == "HIT" and "Hello, cache" in hit.get_data(as_text=True)
+    assert x_cache(flask_client.get("/posts/tags")) == "MISS"
+    assert x_cache(flask_client.get("/")) == "BYPASS"  # only post pages are cached
+
+    flask_client.post("/posts/hello/edit", data={"title": "Hello again"})
+    edited = flask_client.get("/posts/hello")
+    assert x_cache(edited) == "MISS" and "Hello again" in edited.get_data(as_text=True)
+    assert x_cache(flask_client.get("/posts/hello")) == "HIT"
+    assert x_cache(flask_client.get("/posts/tags")) == "HIT"
+
+
+async def test_signed_in_visitors_never_get_a_shared_page(
+    django_client: Client, flask_client: Any, api: httpx.AsyncClient
+) -> None:
+    for _ in range(2):  # an anonymous copy in both caches
+        django_client.get("/products/teapot/")
+        flask_client.get("/posts/hello")
+    alice, bob = django_login(Client(), "alice"), django_login(Client(), "bob")
+
+    for name, cookie in (("alice", alice), ("bob", bob), ("alice", alice), ("bob", bob)):
+        shop_page = django_client.get("/products/teapot/", headers=header(cookie))
+        blog_page = flask_client.get("/posts/hello", headers=header(cookie))
+        for response, text in (
+            (shop_page, shop_page.content.decode()),
+            (blog_page, blog_page.get_data(as_text=True)),
+        ):
+            assert x_cache(response) == "BYPASS", name  # rendered for them, never stored
+            assert f"signed in as <b>{name}</b>" in text
+            assert "not signed in" not in text
+
+    # A visitor with only a cart sees their own cart size, not the anonymous copy.
+    response = await api.post("/api/cart", json={"product": "mug"})
+    cart_only = response.cookies[COOKIE_NAME]
+    blog_page = flask_client.get("/posts/hello", headers=header(cart_only))
+    assert x_cache(blog_page) == "BYPASS"
+    assert "cart: 1 item" in blog_page.get_data(as_text=True)
+
+    # Nobody's name (nor cart) reached the shared copies.
+    shop_page = django_client.get("/products/teapot/")
+    blog_page = flask_client.get("/posts/hello")
+    assert x_cache(shop_page) == x_cache(blog_page) == "HIT"
+    assert "cart: 0 items" in blog_page.get_data(as_text=True)
+    for text in (shop_page.content.decode(), blog_page.get_data(as_text=True)):
+        assert "not signed in" in text and "alice" not in text and "bob" not in text
 
 
 # -- the launcher ------------------------------------------------------------------------------
