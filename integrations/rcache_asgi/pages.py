@@ -58,12 +58,12 @@ import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from fnmatch import fnmatchcase
 from typing import Any, TypeVar, overload
 
 from rcache.pages import AsyncPageCache, Headers
+from rcache.pages.options import PageOptions
 from rcache_asgi._pages_capture import Capture, Message, Scope, Send, page_request, send_response
 
 __all__ = [
@@ -84,39 +84,6 @@ CACHE_SCOPE_KEY = "rcache.page_cache"
 STATE_KEY = "rcache_page"
 
 logger = logging.getLogger("rcache.pages")
-
-
-@dataclass(frozen=True, slots=True)
-class PageOptions:
-    """What a route asks of the page cache when its response is stored.
-
-    ``ttl``: seconds the page stays fresh here, whatever the response says about its
-    freshness (``no-store``, ``private`` and ``no-cache`` still win); None: from the
-    response, else the policy's ``default_ttl``; 0: never stored. ``tags``: purge tags,
-    added to those of the ``Cache-Tag`` header. ``vary``: request header names added to
-    the response's ``Vary``. ``allow_set_cookie``: store the page even if it sets cookies
-    (without them; None: the policy decides).
-    """
-
-    ttl: float | timedelta | None = None
-    tags: tuple[str, ...] = ()
-    vary: tuple[str, ...] = ()
-    allow_set_cookie: bool | None = None
-
-    def __post_init__(self) -> None:
-        if isinstance(self.tags, str) or isinstance(self.vary, str):
-            raise TypeError("tags and vary must be sequences of str, not a single str")
-        object.__setattr__(self, "tags", tuple(self.tags))
-        object.__setattr__(self, "vary", tuple(self.vary))
-
-    def store_kwargs(self) -> dict[str, Any]:
-        """Return the keyword arguments of ``AsyncPageCache.store()``."""
-        return {
-            "ttl": self.ttl,
-            "tags": self.tags,
-            "vary": self.vary,
-            "allow_set_cookie": self.allow_set_cookie,
-        }
 
 
 def _scope_of(target: Any) -> Scope:

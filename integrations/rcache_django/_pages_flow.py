@@ -7,12 +7,11 @@ the core's; this module only moves Django objects in and out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from rcache.pages import AsyncPageCache, LookupResult, PageCache, Request
+from rcache.pages.options import PageOptions
 from rcache_django._pages_config import caches
 from rcache_django._pages_http import (
     ais_authenticated,
@@ -38,38 +37,6 @@ __all__ = [
     "recover",
     "store",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class PageOptions:
-    """What one view asks of the page cache (see :func:`rcache_django.pages.page_cache`)."""
-
-    ttl: float | timedelta | None = None
-    tags: tuple[str, ...] = ()
-    vary: tuple[str, ...] = ()
-    allow_set_cookie: bool | None = None
-
-    @classmethod
-    def of(
-        cls,
-        ttl: float | timedelta | None,
-        tags: Sequence[str],
-        vary: Sequence[str],
-        allow_set_cookie: bool | None,
-    ) -> PageOptions:
-        """Return checked options (a single str for ``tags`` or ``vary`` is a mistake)."""
-        if isinstance(tags, str) or isinstance(vary, str):
-            raise TypeError("tags and vary must be sequences of str, not a single str")
-        return cls(ttl, tuple(tags), tuple(vary), allow_set_cookie)
-
-    def store_kwargs(self, *, storable: bool) -> dict[str, Any]:
-        """Return the keyword arguments of ``store()``; a ttl of 0 when it must not store."""
-        return {
-            "ttl": self.ttl if storable else 0,
-            "tags": self.tags,
-            "vary": self.vary,
-            "allow_set_cookie": self.allow_set_cookie,
-        }
 
 
 DEFAULT_OPTIONS = PageOptions()

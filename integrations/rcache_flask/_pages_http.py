@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
-from datetime import timedelta
+from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 from urllib.parse import quote
 
@@ -15,6 +14,7 @@ from werkzeug.datastructures import Headers as WerkzeugHeaders
 from rcache.errors import ConfigurationError
 from rcache.pages import Headers, PageCache, PageCachePolicy, Response
 from rcache.pages import Request as PageRequest
+from rcache.pages.options import PageOptions
 
 __all__ = [
     "CONFIG_PREFIX",
@@ -31,38 +31,6 @@ _CACHE_FIELDS = ("prefix", "on_error", "lock_timeout", "wait_timeout")
 _OWN_KEYS = ("URL", "OPTIONS", "CACHE_ALL_VIEWS")
 # werkzeug's own choice when it rebuilds a URL (get_current_url): the same keys as url_for
 _PATH_SAFE = "!$&'()*+,/:;=@%"
-
-
-@dataclass(frozen=True, slots=True)
-class PageOptions:
-    """What one view asks of the page cache (see :meth:`rcache_flask.pages.PageCache.cached`)."""
-
-    ttl: float | timedelta | None = None
-    tags: tuple[str, ...] = ()
-    vary: tuple[str, ...] = ()
-    allow_set_cookie: bool | None = None
-
-    @classmethod
-    def of(
-        cls,
-        ttl: float | timedelta | None,
-        tags: Sequence[str],
-        vary: Sequence[str],
-        allow_set_cookie: bool | None,
-    ) -> PageOptions:
-        """Return checked options (a single str for ``tags`` or ``vary`` is a mistake)."""
-        if isinstance(tags, str) or isinstance(vary, str):
-            raise TypeError("tags and vary must be sequences of str, not a single str")
-        return cls(ttl, tuple(tags), tuple(vary), allow_set_cookie)
-
-    def store_kwargs(self, *, storable: bool) -> dict[str, Any]:
-        """Return the keyword arguments of ``store()``; a ttl of 0 when it must not store."""
-        return {
-            "ttl": self.ttl if storable else 0,
-            "tags": self.tags,
-            "vary": self.vary,
-            "allow_set_cookie": self.allow_set_cookie,
-        }
 
 
 def cache_from_config(app: Flask) -> tuple[PageCache, bool]:

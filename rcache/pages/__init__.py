@@ -66,6 +66,7 @@ from rcache.pages.keys import (
 )
 from rcache.pages.lifecycle import build_entry, gzip_compress, is_compressible
 from rcache.pages.model import Encoding, Request, Response, StoredEntry
+from rcache.pages.options import PageOptions
 from rcache.pages.policy import (
     DEFAULT_CACHEABLE_STATUSES,
     PageCachePolicy,
@@ -78,15 +79,16 @@ from rcache.pages.serving import accepts_gzip, serve_body, serve_headers
 from rcache.pages.vary import variant_suffix, vary_names, vary_spec
 
 __all__ = [
-    "DEFAULT_CACHEABLE_STATUSES",
-    "LOOKUP_SCRIPT",
     "AsyncPageCache",
+    "DEFAULT_CACHEABLE_STATUSES",
     "Encoding",
     "Headers",
+    "LOOKUP_SCRIPT",
     "LookupResult",
     "OnError",
     "PageCache",
     "PageCachePolicy",
+    "PageOptions",
     "Request",
     "Response",
     "State",
