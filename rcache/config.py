@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, quote, unquote
 from rcache.errors import ConfigurationError
 from rcache.resilience import Backoff, CircuitBreaker, RetryPolicy
 
-__all__ = ["URL_OPTIONS", "RedisSettings"]
+__all__ = ["URL_OPTIONS", "RedisSettings", "split_options"]
 
 Mode = Literal["standalone", "sentinel", "cluster"]
 
@@ -148,6 +148,15 @@ class RedisSettings:
 
 
 _FIELD_NAMES = {f.name for f in dataclasses.fields(RedisSettings)}
+
+
+def split_options(
+    options: Mapping[str, Any], own: frozenset[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split ``from_url`` keywords into a backend's ``own`` options and Redis settings."""
+    mine = {k: v for k, v in options.items() if k in own}
+    settings = {k: v for k, v in options.items() if k not in own}
+    return mine, settings
 
 
 def _bool(value: str) -> bool:

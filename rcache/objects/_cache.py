@@ -16,6 +16,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 from rcache.adapter import AsyncRedisAdapter, RedisAdapter
 from rcache.codecs import Codec
+from rcache.config import split_options
 from rcache.keys import KeySpace
 from rcache.objects import _scan, _tags, _verbs
 from rcache.objects._context import CacheContext, NodeScanner
@@ -35,12 +36,6 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 _CACHE_OPTIONS = frozenset({"prefix", "version", "codec", "default_ttl", "on_error", "local"})
-
-
-def _split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    cache = {k: v for k, v in options.items() if k in _CACHE_OPTIONS}
-    settings = {k: v for k, v in options.items() if k not in _CACHE_OPTIONS}
-    return cache, settings
 
 
 class _CacheBase:
@@ -144,7 +139,7 @@ class ObjectCache(_CacheBase):
 
         ``options``: the cache's keyword arguments and any :class:`~rcache.RedisSettings`.
         """
-        mine, settings = _split_options(options)
+        mine, settings = split_options(options, _CACHE_OPTIONS)
         cache = cls(RedisAdapter.from_url(url, **settings), **mine)
         cache._owns_adapter = True
         return cache
@@ -325,7 +320,7 @@ class AsyncObjectCache(_CacheBase):
     @classmethod
     def from_url(cls, url: str, **options: Any) -> AsyncObjectCache:
         """Build a cache with its own adapter (closed by :meth:`aclose`)."""
-        mine, settings = _split_options(options)
+        mine, settings = split_options(options, _CACHE_OPTIONS)
         cache = cls(AsyncRedisAdapter.from_url(url, **settings), **mine)
         cache._owns_adapter = True
         return cache

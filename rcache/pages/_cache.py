@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from rcache.adapter import AdapterStats, AsyncRedisAdapter, RedisAdapter
+from rcache.config import split_options
 from rcache.errors import ConfigurationError
 from rcache.keys import KeySpace
 from rcache.pages import _store
@@ -26,12 +27,6 @@ from rcache.pages.policy import PageCachePolicy
 __all__ = ["AsyncPageCache", "PageCache"]
 
 _OPTIONS = frozenset({"policy", "prefix", "on_error", "lock_timeout", "wait_timeout"})
-
-
-def _split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    mine = {k: v for k, v in options.items() if k in _OPTIONS}
-    settings = {k: v for k, v in options.items() if k not in _OPTIONS}
-    return mine, settings
 
 
 class _PageCacheBase:
@@ -125,7 +120,7 @@ class PageCache(_PageCacheBase):
 
         ``options``: the cache's keyword arguments and any :class:`~rcache.RedisSettings`.
         """
-        mine, settings = _split_options(options)
+        mine, settings = split_options(options, _OPTIONS)
         cache = cls(RedisAdapter.from_url(url, **settings), **mine)
         cache._owns_adapter = True
         return cache
@@ -244,7 +239,7 @@ class AsyncPageCache(_PageCacheBase):
     @classmethod
     def from_url(cls, url: str, **options: Any) -> AsyncPageCache:
         """Build a cache with its own adapter (closed by :meth:`aclose`)."""
-        mine, settings = _split_options(options)
+        mine, settings = split_options(options, _OPTIONS)
         cache = cls(AsyncRedisAdapter.from_url(url, **settings), **mine)
         cache._owns_adapter = True
         return cache
