@@ -3,6 +3,7 @@
 ::
 
     rcache [--url URL] ping | latency | stat | doctor | bigkeys | inspect KEY | purge PATTERN
+    rcache warm URL... | --from-file FILE | --sitemap URL  [--verify]
 
 The URL comes from ``--url``, else the ``RCACHE_URL`` environment variable, else
 ``redis://127.0.0.1:6379/0``. Every command has ``--help``. Exit status: 0 fine, 1 a

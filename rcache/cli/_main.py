@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from rcache.adapter import RedisAdapter
-from rcache.cli import _commands
+from rcache.cli import _commands, _warm
 from rcache.errors import BackendError, ConfigurationError
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
@@ -50,12 +50,20 @@ def _parser() -> argparse.ArgumentParser:
     pur.add_argument("pattern", help="SCAN MATCH pattern, e.g. 'shop:1:*'")
     pur.add_argument("--dry-run", action="store_true", help="count, delete nothing")
     pur.add_argument("--yes", action="store_true", help="required to purge the pattern '*'")
+
+    _warm.add_parser(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
+    if args.command == "warm":  # talks HTTP to the site, not to Redis
+        try:
+            return _warm.cmd_warm(args, sys.stdout, sys.stdin)
+        except (ValueError, OSError) as exc:
+            print(f"rcache: {exc}", file=sys.stderr)
+            return 2
     url = args.url or os.environ.get("RCACHE_URL") or DEFAULT_URL
     try:
         adapter = RedisAdapter.from_url(url, retry_attempts=1)

@@ -26,7 +26,7 @@ def run(*argv: str) -> tuple[int, str, str]:
 def test_help_of_every_command() -> None:
     code, out, _ = run("--help")
     assert code == 0
-    for command in ("ping", "latency", "stat", "doctor", "bigkeys", "inspect", "purge"):
+    for command in ("ping", "latency", "stat", "doctor", "bigkeys", "inspect", "purge", "warm"):
         assert command in out
         code, sub_out, _ = run(command, "--help")
         assert code == 0 and "usage: rcache" in sub_out
