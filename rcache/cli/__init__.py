@@ -3,6 +3,7 @@
 ::
 
     rcache [--url URL] ping | latency | stat | doctor | bigkeys | inspect KEY | purge PATTERN
+    rcache [--url URL] hotkeys [--name NAME] [--top N]
     rcache warm URL... | --from-file FILE | --sitemap URL  [--verify]
 
 The URL comes from ``--url``, else the ``RCACHE_URL`` environment variable, else

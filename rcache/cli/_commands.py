@@ -11,6 +11,7 @@ from rcache.adapter import RedisAdapter
 from rcache.codecs import Codec
 from rcache.errors import CodecError
 from rcache.eviction import check_for_cache, check_for_sessions, read_policy
+from rcache.hotkeys import top_op
 from rcache.ops import Batch, Op
 
 
@@ -188,4 +189,18 @@ def cmd_purge(adapter: RedisAdapter, args: argparse.Namespace, out: TextIO) -> i
     for i in range(0, len(keys), 500):
         deleted += int(adapter.execute("UNLINK", *keys[i : i + 500]))
     print(f"deleted {deleted} keys matching {args.pattern!r}", file=out)
+    return 0
+
+
+def cmd_hotkeys(adapter: RedisAdapter, args: argparse.Namespace, out: TextIO) -> int:
+    if args.top < 1 or args.window < 1:
+        raise ValueError("--top and --window must be >= 1")
+    lead = args.prefix + ":" if args.prefix and not args.prefix.endswith(":") else args.prefix
+    ranked = adapter.run(top_op(lead, args.name, args.top, args.window, time.time()))
+    if not ranked:
+        print(f"no reads recorded on board {args.name!r} in the last two windows", file=out)
+        return 0
+    print(f"reads (estimated, last {args.window}-{2 * args.window} s)  key", file=out)
+    for key, reads in ranked:
+        print(f"{reads:>12,.0f}  {key}", file=out)
     return 0

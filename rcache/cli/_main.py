@@ -51,6 +51,16 @@ def _parser() -> argparse.ArgumentParser:
     pur.add_argument("--dry-run", action="store_true", help="count, delete nothing")
     pur.add_argument("--yes", action="store_true", help="required to purge the pattern '*'")
 
+    hot = sub.add_parser(
+        "hotkeys", help="the most-read cache keys, from the board caches record into (HotKeys)"
+    )
+    hot.add_argument("--name", default="default", help="the board's name (default 'default')")
+    hot.add_argument("--top", type=int, default=20, help="how many to list (default 20)")
+    hot.add_argument(
+        "--window", type=int, default=300, help="the board's window in seconds (default 300)"
+    )
+    hot.add_argument("--prefix", default="", help="the caches' adapter key prefix, if any")
+
     _warm.add_parser(sub)
     return p
 

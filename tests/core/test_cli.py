@@ -26,7 +26,17 @@ def run(*argv: str) -> tuple[int, str, str]:
 def test_help_of_every_command() -> None:
     code, out, _ = run("--help")
     assert code == 0
-    for command in ("ping", "latency", "stat", "doctor", "bigkeys", "inspect", "purge", "warm"):
+    for command in (
+        "ping",
+        "latency",
+        "stat",
+        "doctor",
+        "bigkeys",
+        "inspect",
+        "purge",
+        "warm",
+        "hotkeys",
+    ):
         assert command in out
         code, sub_out, _ = run(command, "--help")
         assert code == 0 and "usage: rcache" in sub_out
@@ -101,3 +111,24 @@ def test_errors_have_clear_messages_and_statuses(
     code, _, err = run(*argv)
     assert code == status
     assert needle in err
+
+
+def test_hotkeys_lists_the_board(redis_server: Any, key_prefix: str) -> None:
+    from rcache.adapter import RedisAdapter
+    from rcache.hotkeys import HotKeys
+
+    adapter = RedisAdapter.from_url(redis_server.url, key_prefix=key_prefix)
+    hot = HotKeys("cli", sample=1.0)
+    for key, n in (("product:1", 3), ("product:2", 7)):
+        for _ in range(n):
+            hot.note(key)
+    hot.flush(adapter)
+    adapter.close()
+    args = ("--url", redis_server.url, "hotkeys", "--name", "cli", "--prefix", key_prefix)
+    code, out, _ = run(*args)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[1].split() == ["7", "product:2"] and lines[2].split() == ["3", "product:1"]
+    code, out, _ = run("--url", redis_server.url, "hotkeys", "--name", "nothing-here")
+    assert code == 0 and "no reads recorded" in out
+    assert run("--url", redis_server.url, "hotkeys", "--top", "0")[0] == 2
