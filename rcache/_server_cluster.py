@@ -299,6 +299,10 @@ class ClusterGroup:
             masters = [v for v in alive if "master" in v.flags and v.slots > 0]
             if len(masters) != expected_masters or sum(v.slots for v in masters) != SLOTS:
                 problems.append(f"{where}: sees {len(masters)} masters serving slots")
+            # Every node here is a master with slots or a replica: a master without slots is
+            # a replica whose role this node has not heard of yet (gossip is still spreading).
+            if empty := sorted(v.port for v in alive if "master" in v.flags and v.slots == 0):
+                problems.append(f"{where}: sees {empty} as masters without slots")
             replicas_ok = all(v.master_id is not None for v in alive if "slave" in v.flags)
             if not replicas_ok or len(alive) < len(running):
                 problems.append(f"{where}: sees {len(alive)} of {len(running)} running nodes")

@@ -37,6 +37,7 @@ from typing import Any
 from rcache.adapter import AsyncRedisAdapter, RedisAdapter
 from rcache.codecs import Codec
 from rcache.errors import (
+    BackendError,
     BackendReadOnly,
     BackendTimeout,
     BackendUnavailable,
@@ -138,6 +139,16 @@ class QueueKeys:
 # -- operations -------------------------------------------------------------------------
 
 
+def _unblocked(err: BackendError) -> bool:
+    """Whether Redis ended a blocking command because the server turned into a replica.
+
+    A failover (Sentinel, ``CLUSTER FAILOVER``, ``REPLICAOF``) ends every BLMOVE blocked
+    on the demoted master with ``UNBLOCKED ... (master -> replica?)``: the wait goes on
+    against the new master (the next send meets READONLY or MOVED and is redirected).
+    """
+    return "UNBLOCKED" in str(err)
+
+
 def put(keys: QueueKeys, body: bytes) -> Op[str]:
     """Queue ``body`` as a new job; return its id."""
     job_id = uuid.uuid4().hex
@@ -158,7 +169,8 @@ def get(
 
     The wait is cut into BLMOVEs of at most ``block_slice`` seconds (None = no limit), so a
     wait longer than the socket timeout never reads as a timeout. While Redis is away, the
-    wait goes on with backoff (the error is raised only with ``raise_on_disconnect``).
+    wait goes on with backoff (the error is raised only with ``raise_on_disconnect``), and so
+    it does when a failover turns the server into a replica under a blocked BLMOVE.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     processing = keys.processing(consumer)
@@ -178,8 +190,8 @@ def get(
         commands = [move] if registered else [("SADD", keys.consumers, consumer), move]
         try:
             replies = yield Batch(commands, idempotent=False)
-        except _OUTAGE as err:
-            if raise_on_disconnect:
+        except BackendError as err:
+            if raise_on_disconnect or not (isinstance(err, _OUTAGE) or _unblocked(err)):
                 raise
             failures += 1
             (logger.warning if failures == 1 else logger.debug)(

@@ -13,6 +13,7 @@ from redis.crc import key_slot
 from rcache.adapter import RedisAdapter
 from rcache.errors import BackendError
 from rcache.messaging import ReliableQueue
+from rcache.server import RedisServer
 
 
 def test_put_get_ack(side: Side, redis_server: Any) -> None:
@@ -125,6 +126,34 @@ def test_get_waits_out_an_outage(side: Side, fresh_server: Any) -> None:
         side(strict.get(timeout=0.5))
     with pytest.raises(BackendError):
         side(q.put("lost?"))  # writes always raise
+
+
+def test_get_waits_out_its_master_turning_into_a_replica(side: Side, fresh_server: Any) -> None:
+    # A failover demotes the master a consumer is blocked on: Redis ends the BLMOVE with
+    # "UNBLOCKED ... (master -> replica?)". That is an outage to wait out like the others.
+    q = side.queue(fresh_server.url, socket_timeout=2.0)  # BLMOVE slices of 1 s
+    errors: list[BaseException] = []
+
+    def demote_and_promote_again() -> None:
+        try:
+            time.sleep(0.4)  # the consumer is blocked by now
+            with RedisServer() as other, fresh_server.client() as r:
+                r.execute_command("REPLICAOF", "127.0.0.1", other.port)
+                time.sleep(0.5)
+                r.execute_command("REPLICAOF", "NO", "ONE")
+            with RedisAdapter.from_url(fresh_server.url, key_prefix=side.key_prefix) as adapter:
+                ReliableQueue(adapter, "jobs").put("after")
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=demote_and_promote_again, daemon=True)
+    thread.start()
+    try:
+        job = side(q.get(timeout=10))
+    finally:
+        thread.join(15)
+    assert not errors
+    assert job is not None and job.data == "after"
 
 
 def test_once(side: Side, redis_server: Any) -> None:
