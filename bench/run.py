@@ -14,13 +14,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import adapter_suite, objects_suite, sessions_suite
+from bench import adapter_suite, objects_suite, pages_suite, sessions_suite
 from bench.harness import measure, pin, render_table, write_json
 from rcache.server import RedisServer
 
 SUITES = {
     "adapter": adapter_suite.contenders,
     "objects": objects_suite.contenders,
+    "pages": pages_suite.contenders,
     "sessions": sessions_suite.contenders,
 }
 

@@ -26,12 +26,14 @@ _COOKIE = "cookie"
 class Headers:
     """An immutable sequence of header fields, looked up by case-insensitive name."""
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "_keys")
 
     _items: tuple[tuple[str, str], ...]
+    _keys: tuple[str, ...]  # the lowercased names, in the same order
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items = tuple((name, value.strip(" \t")) for name, value in items)
+        self._keys = tuple([name.lower() for name, _ in self._items])
 
     def get(self, name: str) -> str | None:
         """Return the value of field ``name``; None if the message does not carry it.
@@ -52,22 +54,20 @@ class Headers:
     def get_all(self, name: str) -> list[str]:
         """Return every value of field ``name`` in message order; [] if it is absent."""
         key = name.lower()
-        return [value for field, value in self._items if field.lower() == key]
+        if key not in self._keys:
+            return []
+        return [item[1] for k, item in zip(self._keys, self._items, strict=True) if k == key]
 
     def first(self, name: str) -> str | None:
         """Return the first value of field ``name``; None if it is absent."""
         key = name.lower()
-        for field, value in self._items:
-            if field.lower() == key:
-                return value
-        return None
+        if key not in self._keys:
+            return None
+        return self._items[self._keys.index(key)][1]
 
     def names(self) -> list[str]:
         """Return the distinct field names, lowercased, in order of first appearance."""
-        seen: dict[str, None] = {}
-        for field, _ in self._items:
-            seen.setdefault(field.lower(), None)
-        return list(seen)
+        return list(dict.fromkeys(self._keys))
 
     def with_(self, name: str, value: str) -> Headers:
         """Return a copy where ``value`` replaces every field ``name``.
@@ -92,8 +92,10 @@ class Headers:
         return Headers((*self._items, (name, value)))
 
     def without(self, *names: str) -> Headers:
-        """Return a copy without any of the fields ``names`` (case-insensitive)."""
+        """Return a copy without any of the fields ``names`` (case-insensitive; itself if none)."""
         drop = {name.lower() for name in names}
+        if drop.isdisjoint(self._keys):
+            return self
         return Headers(item for item in self._items if item[0].lower() not in drop)
 
     def to_list(self) -> list[tuple[str, str]]:
@@ -103,8 +105,7 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = name.lower()
-        return any(field.lower() == key for field, _ in self._items)
+        return name.lower() in self._keys
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._items)

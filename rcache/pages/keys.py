@@ -90,6 +90,8 @@ def normalize_host(scheme: str, host: str) -> str:
 
 def normalize_query(query_string: str, ignored: Sequence[str] = ()) -> str:
     """Return ``query_string`` parsed, filtered by the ``ignored`` patterns, sorted, re-encoded."""
+    if not query_string:
+        return ""
     pairs = [
         (name, value)
         for name, value in parse_qsl(

@@ -14,6 +14,7 @@ any coding, but such clients (scripts, old tools) rarely decode gzip.
 
 from __future__ import annotations
 
+import threading
 import zlib
 
 from rcache.errors import DecodeError
@@ -24,6 +25,9 @@ __all__ = ["DEFAULT_MAX_DECODED_BYTES", "accepts_gzip", "serve_body", "serve_hea
 
 DEFAULT_MAX_DECODED_BYTES = 64 * 1024 * 1024
 """A stored gzip body that decodes to more bytes than this is refused as corrupt."""
+
+DECODED_MEMO_BYTES = 8 * 1024 * 1024
+"""Decoded bodies kept in memory, at most, so that clients without gzip skip the decoding."""
 
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
 _NO_CONTENT_LENGTH = frozenset({204, 304})
@@ -83,6 +87,44 @@ def _gunzip(data: bytes, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+class _DecodedBodies:
+    """The decoded form of recently served gzip bodies, keyed by the gzip bytes themselves.
+
+    Equal gzip bytes always decode to equal bytes, so a hit can never serve another page;
+    the bytes are compared in full by the dict. Bounded by :data:`DECODED_MEMO_BYTES` of
+    decoded bodies (the oldest go first); a body larger than an eighth of that is never kept.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._bodies: dict[bytes, bytes] = {}
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, data: bytes, max_bytes: int) -> bytes:
+        known = self._bodies.get(data)
+        if known is not None and len(known) <= max_bytes:
+            return known
+        decoded = _gunzip(data, max_bytes)
+        if len(decoded) <= self._limit // 8:
+            with self._lock:
+                if data not in self._bodies:
+                    self._bodies[data] = decoded
+                    self._size += len(decoded)
+                    while self._size > self._limit:
+                        oldest = next(iter(self._bodies))
+                        self._size -= len(self._bodies.pop(oldest))
+        return decoded
+
+    def clear(self) -> None:
+        with self._lock:
+            self._bodies.clear()
+            self._size = 0
+
+
+_decoded = _DecodedBodies(DECODED_MEMO_BYTES)
+
+
 def serve_body(
     entry: StoredEntry, *, gzip_ok: bool, max_bytes: int = DEFAULT_MAX_DECODED_BYTES
 ) -> bytes:
@@ -92,7 +134,7 @@ def serve_body(
     valid gzip or decodes to more.
     """
     if entry.encoding == "gzip" and not gzip_ok:
-        return _gunzip(entry.body, max_bytes)
+        return _decoded.get(entry.body, max_bytes)
     return entry.body
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from rcache.errors import DecodeError
 from rcache.pages.model import StoredEntry
-from rcache.pages.serving import accepts_gzip, serve_body, serve_headers
+from rcache.pages.serving import _DecodedBodies, accepts_gzip, serve_body, serve_headers
 
 HTML = b"<html>" + b"<p>hello</p>" * 200 + b"</html>"
 
@@ -110,3 +110,35 @@ def test_corrupt_or_oversized_gzip_raises_decode_error() -> None:
     with pytest.raises(DecodeError, match="more than"):
         serve_body(entry(), gzip_ok=False, max_bytes=len(HTML) - 1)
     assert serve_body(entry(), gzip_ok=False, max_bytes=len(HTML)) == HTML
+
+
+def test_decoded_bodies_are_remembered_per_gzip_body() -> None:
+    """A second client without gzip gets the same bytes; another page never gets them."""
+    first = entry(body=gzip.compress(HTML, mtime=0), encoding="gzip")
+    other_html = HTML.replace(b"hello", b"howdy")
+    other = entry(body=gzip.compress(other_html, mtime=0), encoding="gzip")
+    assert serve_body(first, gzip_ok=False) == HTML
+    assert serve_body(other, gzip_ok=False) == other_html
+    again = replace(first, body=bytes(bytearray(first.body)))  # equal bytes, new object
+    assert serve_body(again, gzip_ok=False) == HTML
+    assert serve_body(other, gzip_ok=False) == other_html
+
+
+def test_remembered_body_still_respects_max_bytes() -> None:
+    coded = entry(body=gzip.compress(HTML, mtime=0), encoding="gzip")
+    assert serve_body(coded, gzip_ok=False) == HTML
+    with pytest.raises(DecodeError):
+        serve_body(coded, gzip_ok=False, max_bytes=len(HTML) - 1)
+
+
+def test_decoded_body_memo_is_bounded() -> None:
+    memo = _DecodedBodies(limit=16 * len(HTML))
+    for n in range(40):
+        page = HTML + str(n).encode()
+        assert memo.get(gzip.compress(page, mtime=0), 1 << 20) == page
+    assert 0 < memo._size <= 16 * len(HTML)
+    assert sum(len(body) for body in memo._bodies.values()) == memo._size
+    too_big = HTML * 3  # more than an eighth of the limit: decoded, never kept
+    small = _DecodedBodies(limit=16 * len(HTML))
+    assert small.get(gzip.compress(too_big, mtime=0), 1 << 20) == too_big
+    assert small._size == 0
