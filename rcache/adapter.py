@@ -25,8 +25,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
+import redis
 import redis.exceptions as rex
 
+from rcache._aio import AsyncTransport
 from rcache._clients import async_client, sync_client
 from rcache._cluster import split_commands
 from rcache.config import RedisSettings
@@ -217,6 +219,76 @@ def _as_eval(cmd: Command) -> Command:
     return ("EVAL", source, *cmd[2:])
 
 
+def _sends_directly(client: Any) -> bool:
+    """Return whether batches may be packed straight onto a pooled connection of ``client``.
+
+    True for the plain (standalone or Sentinel-managed) ``redis.Redis`` clients rcache
+    builds, and for such a client passed in, unless it pins a single connection. Anything
+    else (Cluster, subclasses, look-alikes) keeps redis-py's pipeline.
+    """
+    return (
+        type(client) is redis.Redis
+        and getattr(client, "connection", None) is None
+        and hasattr(client, "connection_pool")
+    )
+
+
+def _send_one(client: Any, command: Command) -> Any:
+    """Send one command on a pooled connection of ``client``; return its parsed reply.
+
+    What ``client.execute_command`` does (the same connection, parser, response callback
+    and exceptions), without redis-py's per-call retry wrapper and timing, which rcache
+    does not use (its own policy retries). An error Redis answered rises with the
+    connection in step; any other failure disconnects it before it returns to the pool.
+    """
+    pool = client.connection_pool
+    conn = pool.get_connection()
+    try:
+        conn.send_command(*command)
+        reply = conn.read_response()
+    except rex.ResponseError:
+        raise
+    except BaseException:
+        conn.disconnect()
+        raise
+    finally:
+        pool.release(conn)
+    name = command[0]
+    callback = client.response_callbacks.get(name) if type(name) is str else None
+    return reply if callback is None else callback(reply)
+
+
+def _send_packed(client: Any, commands: Sequence[Command]) -> list[Any]:
+    """Send ``commands`` in one write on one pooled connection; return the parsed replies.
+
+    What a non-transactional redis-py ``Pipeline`` does for a batch, without building one:
+    every reply is read (so the connection stays in step) and parsed with the client's
+    response callbacks; an error Redis answered is returned in its place. Any other
+    failure (connection lost, timeout, a reply that cannot be parsed) disconnects the
+    connection before it returns to the pool, and rises.
+    """
+    pool = client.connection_pool
+    conn = pool.get_connection()
+    try:
+        conn.send_packed_command(conn.pack_commands(commands))
+        callbacks = client.response_callbacks
+        replies: list[Any] = []
+        for cmd in commands:
+            try:
+                reply = conn.read_response()
+            except rex.ResponseError as exc:
+                replies.append(exc)
+                continue
+            callback = callbacks.get(cmd[0]) if type(cmd[0]) is str else None
+            replies.append(reply if callback is None else callback(reply))
+        return replies
+    except BaseException:
+        conn.disconnect()
+        raise
+    finally:
+        pool.release(conn)
+
+
 class RedisAdapter(_AdapterBase):
     """Run operations against Redis from blocking code (thread-safe)."""
 
@@ -224,6 +296,17 @@ class RedisAdapter(_AdapterBase):
     def from_url(cls, url: str, **settings: Any) -> RedisAdapter:
         """Build an adapter from a Redis URL; keyword ``settings`` override the URL."""
         return cls(RedisSettings.from_url(url, **settings))
+
+    def __init__(
+        self,
+        settings: RedisSettings | None = None,
+        *,
+        client: Any = None,
+        breaker: CircuitBreaker | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__(settings, client=client, breaker=breaker, retry=retry)
+        self._direct = not self._cluster and _sends_directly(self._client)
 
     def _make_client(self) -> Any:
         return sync_client(self.settings)
@@ -269,7 +352,10 @@ class RedisAdapter(_AdapterBase):
             stats.round_trips += 1
             stats.commands += 1
             try:
-                reply = self._client.execute_command(*command)
+                if self._direct:
+                    reply = _send_one(self._client, command)
+                else:
+                    reply = self._client.execute_command(*command)
             except rex.NoScriptError:
                 # Rare (a restarted server, SCRIPT FLUSH): send the source by the full path.
                 batch = Batch((_as_eval(command),), idempotent=idempotent)
@@ -290,6 +376,23 @@ class RedisAdapter(_AdapterBase):
 
     def execute_batch(self, batch: Batch) -> list[Any]:
         """Send the batch's commands in one round trip; return their replies in order."""
+        if self._direct and self.breaker._opened_at is None and len(batch.commands) > 1:
+            # The hot path (every decorated hit): the same steps as _send_with_retry and
+            # _send, with fewer calls while the breaker is closed.
+            commands = batch.commands
+            stats = self.stats
+            stats.round_trips += 1
+            stats.commands += len(commands)
+            try:
+                replies = self._settle(commands, _send_packed(self._client, commands))
+            except _TRANSIENT as exc:
+                t0 = time.monotonic()
+                self._pause_or_raise(batch, exc, 1, t0)
+                replies = self._send_with_retry(batch, commands, 1, t0)
+            else:
+                if self.breaker._failures:
+                    self._on_success()
+            return self._finish(batch, replies, None)
         commands, merge = self._prepare(batch.commands)
         return self._finish(batch, self._send_with_retry(batch, commands, 0, 0.0), merge)
 
@@ -321,11 +424,10 @@ class RedisAdapter(_AdapterBase):
     def _send(self, commands: Sequence[Command]) -> list[Any]:
         self.stats.round_trips += 1
         self.stats.commands += len(commands)
-        client = self._client
         if len(commands) == 1:
             cmd = commands[0]
             try:
-                return [client.execute_command(*cmd)]
+                return [self._one(cmd)]
             except rex.NoScriptError:
                 pass  # re-sent as EVAL below, outside this handler
             except _TRANSIENT:
@@ -333,25 +435,39 @@ class RedisAdapter(_AdapterBase):
             except rex.RedisError as exc:
                 return [exc]
             try:
-                return [client.execute_command(*_as_eval(cmd))]
+                return [self._one(_as_eval(cmd))]
             except _TRANSIENT:
                 raise
             except rex.RedisError as exc:
                 return [exc]
-        pipe = client.pipeline(transaction=False)
-        for cmd in commands:
-            pipe.execute_command(*cmd)
-        replies: list[Any] = pipe.execute(raise_on_error=False)
+        return self._settle(commands, self._pipeline(commands))
+
+    def _settle(self, commands: Sequence[Command], replies: list[Any]) -> list[Any]:
+        """Re-send as EVAL what met NOSCRIPT; raise a transient error found among replies."""
         missing = _noscript(replies, commands)
         if missing:
-            pipe = client.pipeline(transaction=False)
-            for i in missing:
-                pipe.execute_command(*_as_eval(commands[i]))
-            for i, reply in zip(missing, pipe.execute(raise_on_error=False), strict=True):
+            again = self._pipeline([_as_eval(commands[i]) for i in missing])
+            for i, reply in zip(missing, again, strict=True):
                 replies[i] = reply
         for reply in replies:
             if isinstance(reply, _TRANSIENT):
                 raise reply
+        return replies
+
+    def _one(self, command: Command) -> Any:
+        """Send one command; return its reply (an error Redis answered rises)."""
+        if self._direct:
+            return _send_one(self._client, command)
+        return self._client.execute_command(*command)
+
+    def _pipeline(self, commands: Sequence[Command]) -> list[Any]:
+        """Send several commands in one round trip; errors Redis answered stay in place."""
+        if self._direct:
+            return _send_packed(self._client, commands)
+        pipe = self._client.pipeline(transaction=False)
+        for cmd in commands:
+            pipe.execute_command(*cmd)
+        replies: list[Any] = pipe.execute(raise_on_error=False)
         return replies
 
     def ping(self) -> float:
@@ -377,7 +493,15 @@ class RedisAdapter(_AdapterBase):
 
 
 class AsyncRedisAdapter(_AdapterBase):
-    """Run operations against Redis from asyncio code (one event loop per adapter)."""
+    """Run operations against Redis from asyncio code (one event loop per adapter).
+
+    Commands to a standalone server (TCP, TLS, unix socket) or a Sentinel-managed master go
+    through :class:`rcache._aio.AsyncTransport`: one shared, pipelined connection, no
+    checkout. Blocking and connection-bound commands, Redis Cluster and a ``client`` passed
+    in go through the redis-py asyncio client (:attr:`client`) and its pool.
+    """
+
+    _transport: AsyncTransport | None = None
 
     @classmethod
     def from_url(cls, url: str, **settings: Any) -> AsyncRedisAdapter:
@@ -385,7 +509,10 @@ class AsyncRedisAdapter(_AdapterBase):
         return cls(RedisSettings.from_url(url, **settings))
 
     def _make_client(self) -> Any:
-        return async_client(self.settings)
+        client = async_client(self.settings)
+        if self.settings.mode != "cluster":
+            self._transport = AsyncTransport(self.settings, client)
+        return client
 
     async def run(self, op: Op[T]) -> T:
         """Drive ``op`` to completion and return its result."""
@@ -428,8 +555,12 @@ class AsyncRedisAdapter(_AdapterBase):
             stats = self.stats
             stats.round_trips += 1
             stats.commands += 1
+            transport = self._transport
             try:
-                reply = await self._client.execute_command(*command)
+                if transport is not None:
+                    reply = await transport.execute(command)
+                else:
+                    reply = await self._client.execute_command(*command)
             except rex.NoScriptError:
                 # Rare (a restarted server, SCRIPT FLUSH): send the source by the full path.
                 batch = Batch((_as_eval(command),), idempotent=idempotent)
@@ -485,9 +616,12 @@ class AsyncRedisAdapter(_AdapterBase):
         self.stats.round_trips += 1
         self.stats.commands += len(commands)
         client = self._client
+        transport = self._transport
         if len(commands) == 1:
             cmd = commands[0]
             try:
+                if transport is not None:
+                    return [await transport.execute(cmd)]
                 return [await client.execute_command(*cmd)]
             except rex.NoScriptError:
                 pass  # re-sent as EVAL below, outside this handler
@@ -496,11 +630,15 @@ class AsyncRedisAdapter(_AdapterBase):
             except rex.RedisError as exc:
                 return [exc]
             try:
+                if transport is not None:
+                    return [await transport.execute(_as_eval(cmd))]
                 return [await client.execute_command(*_as_eval(cmd))]
             except _TRANSIENT:
                 raise
             except rex.RedisError as exc:
                 return [exc]
+        if transport is not None:
+            return await self._send_many(transport, commands)
         pipe = client.pipeline(transaction=False)
         for cmd in commands:
             pipe.execute_command(*cmd)
@@ -517,6 +655,25 @@ class AsyncRedisAdapter(_AdapterBase):
                 raise reply
         return replies
 
+    @staticmethod
+    async def _send_many(transport: AsyncTransport, commands: Sequence[Command]) -> list[Any]:
+        # The whole batch in one write on a shared connection; no Pipeline object.
+        try:
+            replies = await transport.execute_many(commands)
+            missing = _noscript(replies, commands)
+            if missing:
+                again = await transport.execute_many([_as_eval(commands[i]) for i in missing])
+                for i, reply in zip(missing, again, strict=True):
+                    replies[i] = reply
+        except _TRANSIENT:
+            raise
+        except rex.RedisError as exc:  # a value that cannot be sent (DataError)
+            raise translate_error(exc) from exc
+        for reply in replies:
+            if isinstance(reply, _TRANSIENT):
+                raise reply
+        return replies
+
     async def ping(self) -> float:
         """Return the round-trip time of a PING in seconds (raises if Redis is down)."""
         t = time.perf_counter()
@@ -524,7 +681,9 @@ class AsyncRedisAdapter(_AdapterBase):
         return time.perf_counter() - t
 
     async def aclose(self) -> None:
-        """Close every pooled connection."""
+        """Close every connection (shared and pooled)."""
+        if self._transport is not None:
+            await self._transport.aclose()
         await self._client.aclose()
         pool = getattr(self._client, "connection_pool", None)
         if pool is not None:  # a pool we passed in is not closed by the client itself

@@ -54,6 +54,7 @@ from rcache.objects._local import LocalTier
 from rcache.objects._local_store import LocalStats
 from rcache.objects._locks import AsyncLock, Lock, LockNotAcquired
 from rcache.objects._read import MISSING, Missing
+from rcache.objects._verbs import NotAnInteger
 
 __all__ = [
     "MISSING",
@@ -66,6 +67,7 @@ __all__ = [
     "Lock",
     "LockNotAcquired",
     "Missing",
+    "NotAnInteger",
     "ObjectCache",
     "OnError",
     "canonical",

@@ -12,6 +12,10 @@ Encoded: ``None``, ``bool``, ``int``, ``float``, ``str``, ``bytes``, ``tuple``, 
 object with a ``__cache_key__()`` method (its result is encoded instead, with the type's
 name). Every value is tagged with its type, so ``1``, ``1.0``, ``True`` and ``"1"`` differ.
 Anything else raises TypeError: give the class ``__cache_key__`` or pass ``key=``.
+
+Deriving a key costs a few microseconds (bind, encoding, SHA-256), so the decorator
+remembers the keys of recent calls whose arguments are all immutable scalars
+(:func:`scalar_call`, :func:`memoizable`): the same key, found in a bounded dict.
 """
 
 from __future__ import annotations
@@ -25,11 +29,61 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["canonical", "function_key", "key_builder"]
+__all__ = ["canonical", "function_key", "key_builder", "memoizable", "scalar_call"]
 
 KeyBuilder = Callable[[tuple[Any, ...], dict[str, Any]], str]
 
 _DIGEST_HEX = 32
+
+# Immutable scalar types: a call made only of these maps to one key, for good.
+_SCALARS = frozenset({int, str, bytes, bool, float, type(None)})
+_KEYWORDS = ("**",)  # separates positional from keyword arguments in a memo key
+
+
+def scalar_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
+    """Return a memo key for a call whose arguments are all immutable scalars, else None.
+
+    Each value goes with its exact type, so ``1``, ``1.0``, ``True`` and ``"1"`` (equal or
+    hashed alike by Python) get different memo keys, as they get different cache keys;
+    subclasses (``IntEnum``, ``str`` subclasses) are not scalars here. A float goes by its
+    hex form, so ``0.0`` and ``-0.0`` differ and a NaN finds its own entry.
+    """
+    if not kwargs and len(args) == 1:  # the usual call: one id
+        value = args[0]
+        kind = type(value)
+        if kind is int or kind is str:
+            return (kind, value)
+    parts: list[Any] = []
+    for value in args:
+        kind = type(value)
+        if kind not in _SCALARS:
+            return None
+        parts += (kind, value.hex() if kind is float else value)
+    if kwargs:
+        parts.append(_KEYWORDS)
+        for name, value in kwargs.items():
+            kind = type(value)
+            if kind not in _SCALARS:
+                return None
+            parts += (name, kind, value.hex() if kind is float else value)
+    return tuple(parts)
+
+
+def memoizable(fn: Callable[..., Any], key: str | Callable[..., str] | None) -> bool:
+    """Return whether the keys of ``fn``'s scalar calls may be remembered.
+
+    Yes for derived keys and format strings, as long as every default value is an
+    immutable scalar too (a default list could be changed in place, and with it the key);
+    never for a ``key=`` callable (it may depend on anything).
+    """
+    if key is not None and not isinstance(key, str):
+        return False
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    empty = inspect.Parameter.empty
+    return all(p.default is empty or type(p.default) in _SCALARS for p in parameters)
 
 
 def _qualified(cls: type) -> str:

@@ -2,7 +2,11 @@
 
 Every public method builds one operation (``_verbs``, ``_tags``, ``_scan``, ``_fill``)
 and runs it through the adapter: ``self._adapter.run(op)`` or ``await
-self._adapter.run(op)``. There is no logic here to keep in step between the two.
+self._adapter.run(op)``. There is no logic here to keep in step between the two, with one
+exception, the hottest call: ``get`` of a plain value is one ``GET`` sent with the
+adapter's ``execute`` and decoded here (or one look into the local tier); anything else
+it meets (an envelope to open, bytes that do not decode) is finished by the operation
+:func:`rcache.objects._verbs.finish_get`, so the rules stay in one place.
 
 With a local tier (``local=LocalTier()``), reads consult it inside the read path, and the
 operations that may write are wrapped by ``self._track`` so that the keys they write are
@@ -17,15 +21,16 @@ from typing import Any, ParamSpec, TypeVar, overload
 from rcache.adapter import AsyncRedisAdapter, RedisAdapter
 from rcache.codecs import Codec
 from rcache.config import split_options
+from rcache.errors import BackendError, DecodeError
 from rcache.keys import KeySpace
 from rcache.objects import _scan, _tags, _verbs
-from rcache.objects._context import CacheContext, NodeScanner
+from rcache.objects._context import CacheContext, NodeScanner, remember
 from rcache.objects._decorator import AsyncCachedFunction, CachedFunction, Options, decorate
 from rcache.objects._failures import Failures, OnError
 from rcache.objects._local import LocalTier
 from rcache.objects._locks import AsyncLock, Lock
 from rcache.objects._nodes import AsyncClusterScanner, ClusterScanner
-from rcache.objects._read import Missing
+from rcache.objects._read import MISSING, Missing
 from rcache.ops import Op
 from rcache.ttl import DEFAULT, TTL, Default
 
@@ -36,6 +41,18 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 _CACHE_OPTIONS = frozenset({"prefix", "version", "codec", "default_ttl", "on_error", "local"})
+_VERSIONS = 64  # key versions other than the cache's own whose contexts are kept
+_NOT_PLAIN: Any = object()
+
+
+def _decoded(ctx: CacheContext, raw: bytes) -> Any:
+    """Return the value of plain stored bytes; _NOT_PLAIN for an envelope or bad bytes."""
+    if raw[:1] == b"\x01":  # an envelope (see _envelope): tags to check
+        return _NOT_PLAIN
+    try:
+        return ctx.codec.decode(raw)
+    except DecodeError:
+        return _NOT_PLAIN  # finish_get deletes and reports it
 
 
 class _CacheBase:
@@ -63,10 +80,56 @@ class _CacheBase:
             scanner=scanner if adapter.settings.mode == "cluster" else None,
         )
         self._local = local
+        self._store = None if local is None else local._store
         if local is not None:
             is_async = isinstance(adapter, AsyncRedisAdapter)
             self._ctx = local.bind(self._ctx, adapter.settings, is_async)
+        self._versions: dict[int, CacheContext] = {}
         self._owns_adapter = False
+
+    def _at(self, version: int | None) -> CacheContext:
+        """Return the context of key ``version`` (None: the cache's own).
+
+        Another version changes the entries' keys only: tags stay the cache's own (so
+        ``invalidate_tags`` reaches entries of every version), and the local tier holds
+        the cache's own version only (it tracks that key space).
+        """
+        own = self._ctx
+        if version is None:
+            return own
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise TypeError(f"a key version must be an int, got {type(version).__name__}")
+        ctx = self._versions.get(version)
+        if ctx is None:
+            if version == own.space.version:
+                ctx = own
+            else:
+                ctx = CacheContext(
+                    space=own.space.with_version(version),
+                    codec=own.codec,
+                    default_ttl=own.default_ttl,
+                    failures=own.failures,
+                    stats=own.stats,
+                    scanner=own.scanner,
+                    clock=own.clock,
+                )
+                ctx.tag_head = own.tag_head
+            remember(self._versions, version, ctx, _VERSIONS)
+        return ctx
+
+    def _held(self, ctx: CacheContext, key: str) -> Any:
+        """Return the value the live local tier holds for ``key``; _NOT_PLAIN if it can't."""
+        store = self._store
+        if store is None or not store.live or ctx is not self._ctx:
+            return _NOT_PLAIN
+        raw = store.get_one(ctx.key(key))
+        if raw is None:
+            return _NOT_PLAIN
+        value = _decoded(ctx, raw)
+        if value is not _NOT_PLAIN:
+            store.stats.hits += 1
+            ctx.stats.hits += 1
+        return value
 
     def _track(self, op: Op[T]) -> Op[T]:
         """Return ``op``, wrapped so that its writes drop local copies (with a local tier)."""
@@ -149,57 +212,102 @@ class ObjectCache(_CacheBase):
         """The adapter this cache runs its operations with."""
         return self._adapter
 
-    def get(self, key: str, default: Any = None) -> Any:
+    def get(self, key: str, default: Any = None, *, version: int | None = None) -> Any:
         """Return the value of ``key``, or ``default`` when it is absent."""
-        return self._adapter.run(_verbs.get(self._ctx, key, default))
+        ctx = self._ctx if version is None else self._at(version)
+        if self._local is not None and ctx is self._ctx:
+            value = self._held(ctx, key)
+            if value is not _NOT_PLAIN:
+                return value
+            return self._adapter.run(_verbs.get(ctx, key, default))
+        redis_key = ctx.key(key)
+        try:
+            raw = self._adapter.execute("GET", redis_key)
+        except BackendError as err:
+            ctx.failures.backend(err, "get")
+            return default
+        if raw is None:
+            ctx.failures.ok()
+            ctx.stats.misses += 1
+            return default
+        value = _decoded(ctx, raw)
+        if value is _NOT_PLAIN:
+            return self._adapter.run(_verbs.finish_get(ctx, redis_key, raw, default))
+        ctx.failures.ok()
+        ctx.stats.hits += 1
+        return value
 
     def set(
-        self, key: str, value: Any, ttl: TTL | Default = DEFAULT, *, tags: Iterable[str] = ()
+        self,
+        key: str,
+        value: Any,
+        ttl: TTL | Default = DEFAULT,
+        *,
+        tags: Iterable[str] = (),
+        version: int | None = None,
     ) -> bool:
         """Store ``value`` under ``key``; return False if Redis failed ("miss" mode)."""
-        return self._adapter.run(self._track(_verbs.set_value(self._ctx, key, value, ttl, tags)))
+        return self._adapter.run(
+            self._track(_verbs.set_value(self._at(version), key, value, ttl, tags))
+        )
 
     def add(
-        self, key: str, value: Any, ttl: TTL | Default = DEFAULT, *, tags: Iterable[str] = ()
+        self,
+        key: str,
+        value: Any,
+        ttl: TTL | Default = DEFAULT,
+        *,
+        tags: Iterable[str] = (),
+        version: int | None = None,
     ) -> bool:
         """Store ``value`` only if ``key`` is absent; return whether it was stored."""
-        return self._adapter.run(self._track(_verbs.add(self._ctx, key, value, ttl, tags)))
+        return self._adapter.run(self._track(_verbs.add(self._at(version), key, value, ttl, tags)))
 
-    def touch(self, key: str, ttl: TTL | Default = DEFAULT) -> bool:
+    def touch(self, key: str, ttl: TTL | Default = DEFAULT, *, version: int | None = None) -> bool:
         """Give ``key`` a new TTL; return whether the key exists."""
-        return self._adapter.run(self._track(_verbs.touch(self._ctx, key, ttl)))
+        return self._adapter.run(self._track(_verbs.touch(self._at(version), key, ttl)))
 
-    def delete(self, key: str) -> bool:
+    def delete(self, key: str, *, version: int | None = None) -> bool:
         """Delete ``key``; return whether it existed."""
-        return self._adapter.run(self._track(_verbs.delete(self._ctx, key)))
+        return self._adapter.run(self._track(_verbs.delete(self._at(version), key)))
 
-    def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+    def get_many(self, keys: Iterable[str], *, version: int | None = None) -> dict[str, Any]:
         """Return ``{key: value}`` for the keys present (one round trip)."""
-        return self._adapter.run(_verbs.get_many(self._ctx, keys))
+        return self._adapter.run(_verbs.get_many(self._at(version), keys))
 
-    def set_many(self, mapping: Mapping[str, Any], ttl: TTL | Default = DEFAULT) -> list[str]:
+    def set_many(
+        self,
+        mapping: Mapping[str, Any],
+        ttl: TTL | Default = DEFAULT,
+        *,
+        version: int | None = None,
+    ) -> list[str]:
         """Store every item (one round trip); return the keys that could not be stored."""
-        return self._adapter.run(self._track(_verbs.set_many(self._ctx, mapping, ttl)))
+        return self._adapter.run(self._track(_verbs.set_many(self._at(version), mapping, ttl)))
 
-    def delete_many(self, keys: Iterable[str]) -> int:
+    def delete_many(self, keys: Iterable[str], *, version: int | None = None) -> int:
         """Delete the keys (one round trip); return how many existed."""
-        return self._adapter.run(self._track(_verbs.delete_many(self._ctx, keys)))
+        return self._adapter.run(self._track(_verbs.delete_many(self._at(version), keys)))
 
-    def has_key(self, key: str) -> bool:
+    def has_key(self, key: str, *, version: int | None = None) -> bool:
         """Return whether ``get(key)`` would find a value."""
-        return self._adapter.run(_verbs.has_key(self._ctx, key))
+        return self.get(key, MISSING, version=version) is not MISSING
 
-    def incr(self, key: str, delta: int = 1) -> int:
+    def incr(self, key: str, delta: int = 1, *, version: int | None = None) -> int:
         """Add ``delta`` to the integer at ``key``; raise ValueError if the key is absent."""
-        return self._adapter.run(self._track(_verbs.incr(self._ctx, key, delta)))
+        return self._adapter.run(self._track(_verbs.incr(self._at(version), key, delta)))
 
-    def decr(self, key: str, delta: int = 1) -> int:
+    def decr(self, key: str, delta: int = 1, *, version: int | None = None) -> int:
         """Subtract ``delta`` from the integer at ``key``; raise ValueError if absent."""
-        return self._adapter.run(self._track(_verbs.incr(self._ctx, key, -delta)))
+        return self._adapter.run(self._track(_verbs.incr(self._at(version), key, -delta)))
 
-    def get_or_set(self, key: str, default: Any, ttl: TTL | Default = DEFAULT) -> Any:
+    def get_or_set(
+        self, key: str, default: Any, ttl: TTL | Default = DEFAULT, *, version: int | None = None
+    ) -> Any:
         """Return the value of ``key``, storing ``default`` (called if callable) if absent."""
-        return self._adapter.run(self._track(_verbs.get_or_set(self._ctx, key, default, ttl)))
+        return self._adapter.run(
+            self._track(_verbs.get_or_set(self._at(version), key, default, ttl))
+        )
 
     def clear(self) -> None:
         """Delete every key of this cache's space (SCAN + UNLINK; other prefixes untouched)."""
@@ -207,17 +315,17 @@ class ObjectCache(_CacheBase):
         if self._local is not None:
             self._local.flush()
 
-    def ttl(self, key: str) -> float | None | Missing:
+    def ttl(self, key: str, *, version: int | None = None) -> float | None | Missing:
         """Return the seconds ``key`` has left; None if it never expires; MISSING if absent."""
-        return self._adapter.run(_verbs.ttl(self._ctx, key))
+        return self._adapter.run(_verbs.ttl(self._at(version), key))
 
-    def expire(self, key: str, ttl: TTL) -> bool:
+    def expire(self, key: str, ttl: TTL, *, version: int | None = None) -> bool:
         """Set the TTL of ``key`` (None: no expiry; <= 0: delete); return whether it exists."""
-        return self._adapter.run(self._track(_verbs.touch(self._ctx, key, ttl)))
+        return self._adapter.run(self._track(_verbs.touch(self._at(version), key, ttl)))
 
-    def persist(self, key: str) -> bool:
+    def persist(self, key: str, *, version: int | None = None) -> bool:
         """Remove the TTL of ``key``; return whether it exists."""
-        return self._adapter.run(self._track(_verbs.touch(self._ctx, key, None)))
+        return self._adapter.run(self._track(_verbs.touch(self._at(version), key, None)))
 
     def iter_keys(self, pattern: str = "*") -> Iterator[str]:
         """Yield the keys matching the glob ``pattern`` (SCAN; a key may come twice)."""
@@ -270,8 +378,10 @@ class ObjectCache(_CacheBase):
         if callable(ttl):
             return self.cached()(ttl)
         options = Options(ttl, key, tags, stale_ttl, lock, cache_none, xfetch_beta)
-        run = self._adapter.run if self._local is None else self._run
-        return lambda fn: decorate(self._ctx, run, False, fn, options)
+        if self._local is None:
+            run, send = self._adapter.run, self._adapter.execute_batch
+            return lambda fn: decorate(self._ctx, run, False, fn, options, send)
+        return lambda fn: decorate(self._ctx, self._run, False, fn, options)
 
     def close(self) -> None:
         """Close the local tier, and the adapter if :meth:`from_url` created it."""
@@ -330,59 +440,108 @@ class AsyncObjectCache(_CacheBase):
         """The adapter this cache runs its operations with."""
         return self._adapter
 
-    async def get(self, key: str, default: Any = None) -> Any:
+    async def get(self, key: str, default: Any = None, *, version: int | None = None) -> Any:
         """Return the value of ``key``, or ``default`` when it is absent."""
-        return await self._adapter.run(_verbs.get(self._ctx, key, default))
+        ctx = self._ctx if version is None else self._at(version)
+        if self._local is not None and ctx is self._ctx:
+            value = self._held(ctx, key)
+            if value is not _NOT_PLAIN:
+                return value
+            return await self._adapter.run(_verbs.get(ctx, key, default))
+        redis_key = ctx.key(key)
+        try:
+            raw = await self._adapter.execute("GET", redis_key)
+        except BackendError as err:
+            ctx.failures.backend(err, "get")
+            return default
+        if raw is None:
+            ctx.failures.ok()
+            ctx.stats.misses += 1
+            return default
+        value = _decoded(ctx, raw)
+        if value is _NOT_PLAIN:
+            return await self._adapter.run(_verbs.finish_get(ctx, redis_key, raw, default))
+        ctx.failures.ok()
+        ctx.stats.hits += 1
+        return value
 
     async def set(
-        self, key: str, value: Any, ttl: TTL | Default = DEFAULT, *, tags: Iterable[str] = ()
+        self,
+        key: str,
+        value: Any,
+        ttl: TTL | Default = DEFAULT,
+        *,
+        tags: Iterable[str] = (),
+        version: int | None = None,
     ) -> bool:
         """Store ``value`` under ``key``; return False if Redis failed ("miss" mode)."""
         return await self._adapter.run(
-            self._track(_verbs.set_value(self._ctx, key, value, ttl, tags))
+            self._track(_verbs.set_value(self._at(version), key, value, ttl, tags))
         )
 
     async def add(
-        self, key: str, value: Any, ttl: TTL | Default = DEFAULT, *, tags: Iterable[str] = ()
+        self,
+        key: str,
+        value: Any,
+        ttl: TTL | Default = DEFAULT,
+        *,
+        tags: Iterable[str] = (),
+        version: int | None = None,
     ) -> bool:
         """Store ``value`` only if ``key`` is absent; return whether it was stored."""
-        return await self._adapter.run(self._track(_verbs.add(self._ctx, key, value, ttl, tags)))
+        return await self._adapter.run(
+            self._track(_verbs.add(self._at(version), key, value, ttl, tags))
+        )
 
-    async def touch(self, key: str, ttl: TTL | Default = DEFAULT) -> bool:
+    async def touch(
+        self, key: str, ttl: TTL | Default = DEFAULT, *, version: int | None = None
+    ) -> bool:
         """Give ``key`` a new TTL; return whether the key exists."""
-        return await self._adapter.run(self._track(_verbs.touch(self._ctx, key, ttl)))
+        return await self._adapter.run(self._track(_verbs.touch(self._at(version), key, ttl)))
 
-    async def delete(self, key: str) -> bool:
+    async def delete(self, key: str, *, version: int | None = None) -> bool:
         """Delete ``key``; return whether it existed."""
-        return await self._adapter.run(self._track(_verbs.delete(self._ctx, key)))
+        return await self._adapter.run(self._track(_verbs.delete(self._at(version), key)))
 
-    async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+    async def get_many(self, keys: Iterable[str], *, version: int | None = None) -> dict[str, Any]:
         """Return ``{key: value}`` for the keys present (one round trip)."""
-        return await self._adapter.run(_verbs.get_many(self._ctx, keys))
+        return await self._adapter.run(_verbs.get_many(self._at(version), keys))
 
-    async def set_many(self, mapping: Mapping[str, Any], ttl: TTL | Default = DEFAULT) -> list[str]:
+    async def set_many(
+        self,
+        mapping: Mapping[str, Any],
+        ttl: TTL | Default = DEFAULT,
+        *,
+        version: int | None = None,
+    ) -> list[str]:
         """Store every item (one round trip); return the keys that could not be stored."""
-        return await self._adapter.run(self._track(_verbs.set_many(self._ctx, mapping, ttl)))
+        return await self._adapter.run(
+            self._track(_verbs.set_many(self._at(version), mapping, ttl))
+        )
 
-    async def delete_many(self, keys: Iterable[str]) -> int:
+    async def delete_many(self, keys: Iterable[str], *, version: int | None = None) -> int:
         """Delete the keys (one round trip); return how many existed."""
-        return await self._adapter.run(self._track(_verbs.delete_many(self._ctx, keys)))
+        return await self._adapter.run(self._track(_verbs.delete_many(self._at(version), keys)))
 
-    async def has_key(self, key: str) -> bool:
+    async def has_key(self, key: str, *, version: int | None = None) -> bool:
         """Return whether ``get(key)`` would find a value."""
-        return await self._adapter.run(_verbs.has_key(self._ctx, key))
+        return await self.get(key, MISSING, version=version) is not MISSING
 
-    async def incr(self, key: str, delta: int = 1) -> int:
+    async def incr(self, key: str, delta: int = 1, *, version: int | None = None) -> int:
         """Add ``delta`` to the integer at ``key``; raise ValueError if the key is absent."""
-        return await self._adapter.run(self._track(_verbs.incr(self._ctx, key, delta)))
+        return await self._adapter.run(self._track(_verbs.incr(self._at(version), key, delta)))
 
-    async def decr(self, key: str, delta: int = 1) -> int:
+    async def decr(self, key: str, delta: int = 1, *, version: int | None = None) -> int:
         """Subtract ``delta`` from the integer at ``key``; raise ValueError if absent."""
-        return await self._adapter.run(self._track(_verbs.incr(self._ctx, key, -delta)))
+        return await self._adapter.run(self._track(_verbs.incr(self._at(version), key, -delta)))
 
-    async def get_or_set(self, key: str, default: Any, ttl: TTL | Default = DEFAULT) -> Any:
+    async def get_or_set(
+        self, key: str, default: Any, ttl: TTL | Default = DEFAULT, *, version: int | None = None
+    ) -> Any:
         """Return the value of ``key``, storing ``default`` (called, awaited) if absent."""
-        return await self._adapter.run(self._track(_verbs.get_or_set(self._ctx, key, default, ttl)))
+        return await self._adapter.run(
+            self._track(_verbs.get_or_set(self._at(version), key, default, ttl))
+        )
 
     async def clear(self) -> None:
         """Delete every key of this cache's space (SCAN + UNLINK; other prefixes untouched)."""
@@ -390,17 +549,17 @@ class AsyncObjectCache(_CacheBase):
         if self._local is not None:
             self._local.flush()
 
-    async def ttl(self, key: str) -> float | None | Missing:
+    async def ttl(self, key: str, *, version: int | None = None) -> float | None | Missing:
         """Return the seconds ``key`` has left; None if it never expires; MISSING if absent."""
-        return await self._adapter.run(_verbs.ttl(self._ctx, key))
+        return await self._adapter.run(_verbs.ttl(self._at(version), key))
 
-    async def expire(self, key: str, ttl: TTL) -> bool:
+    async def expire(self, key: str, ttl: TTL, *, version: int | None = None) -> bool:
         """Set the TTL of ``key`` (None: no expiry; <= 0: delete); return whether it exists."""
-        return await self._adapter.run(self._track(_verbs.touch(self._ctx, key, ttl)))
+        return await self._adapter.run(self._track(_verbs.touch(self._at(version), key, ttl)))
 
-    async def persist(self, key: str) -> bool:
+    async def persist(self, key: str, *, version: int | None = None) -> bool:
         """Remove the TTL of ``key``; return whether it exists."""
-        return await self._adapter.run(self._track(_verbs.touch(self._ctx, key, None)))
+        return await self._adapter.run(self._track(_verbs.touch(self._at(version), key, None)))
 
     async def iter_keys(self, pattern: str = "*") -> AsyncIterator[str]:
         """Yield the keys matching the glob ``pattern`` (SCAN; a key may come twice)."""
@@ -454,8 +613,10 @@ class AsyncObjectCache(_CacheBase):
         if callable(ttl):
             return self.cached()(ttl)
         options = Options(ttl, key, tags, stale_ttl, lock, cache_none, xfetch_beta)
-        run = self._adapter.run if self._local is None else self._run
-        return lambda fn: decorate(self._ctx, run, True, fn, options)
+        if self._local is None:
+            run, send = self._adapter.run, self._adapter.execute_batch
+            return lambda fn: decorate(self._ctx, run, True, fn, options, send)
+        return lambda fn: decorate(self._ctx, self._run, True, fn, options)
 
     async def aclose(self) -> None:
         """Close the local tier, and the adapter if :meth:`from_url` created it."""

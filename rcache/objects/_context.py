@@ -31,10 +31,26 @@ from rcache.ttl import TTL, Default, to_milliseconds
 if TYPE_CHECKING:
     from rcache.adapter import AdapterStats
 
-__all__ = ["CacheContext", "NodeScanner", "tag_id"]
+__all__ = ["KEY_MEMO_SIZE", "CacheContext", "NodeScanner", "remember", "tag_id"]
 
 _PLAIN_TAG = re.compile(r"[^\x00-\x20\x7f-\x9f\s{}#]{1,100}")
 _HASHED_KEY = re.compile(r"[^#]*#[0-9a-f]{32}")
+
+#: Entry keys whose Redis key is remembered, per cache (the oldest is forgotten first).
+KEY_MEMO_SIZE = 4096
+
+
+def remember(memo: dict[Any, Any], key: Any, value: Any, size: int) -> None:
+    """Store ``key -> value`` in a bounded memo, forgetting the oldest entry when full.
+
+    Safe under threads: a lost race costs a recomputation, never a wrong answer.
+    """
+    if len(memo) >= size:
+        try:
+            del memo[next(iter(memo))]
+        except (KeyError, RuntimeError, StopIteration):
+            pass  # another thread changed the memo meanwhile
+    memo[key] = value
 
 
 def tag_id(tag: str) -> str:
@@ -72,9 +88,11 @@ class CacheContext:
     clock: Callable[[], float] = time.monotonic
     head: str = field(init=False)
     tag_head: str = field(init=False)
+    _keys: dict[str, str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         to_milliseconds(self.default_ttl)  # validates it once, early
+        self._keys = {}
         self.head = self.space.key("")
         if self.space.hash_tag is None:
             self.tag_head = f"{self.head}{{{self.head}tags}}#tag:"
@@ -86,12 +104,18 @@ class CacheContext:
         return to_milliseconds(ttl, self.default_ttl)
 
     def key(self, key: str) -> str:
-        """Return the Redis key of entry ``key``."""
-        return self.space.key(key)
+        """Return the Redis key of entry ``key`` (remembered for recent ``str`` keys)."""
+        if type(key) is not str:
+            return self.space.key(key)
+        redis_key = self._keys.get(key)
+        if redis_key is None:
+            redis_key = self.space.key(key)
+            remember(self._keys, key, redis_key, KEY_MEMO_SIZE)
+        return redis_key
 
     def keys(self, keys: Sequence[str]) -> list[str]:
         """Return the Redis keys of ``keys``, in order."""
-        k = self.space.key
+        k = self.key
         return [k(key) for key in keys]
 
     @staticmethod

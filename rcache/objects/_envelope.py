@@ -27,7 +27,7 @@ the entry is valid while every one of those keys still holds that token.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from rcache.errors import DecodeError
 
@@ -40,9 +40,12 @@ _U32 = 0xFFFFFFFF
 _MAX_FIELD = 0xFF
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One stored entry: the value's codec bytes and what is known about it."""
+class Entry(NamedTuple):
+    """One stored entry: the value's codec bytes and what is known about it.
+
+    A named tuple: one is made for every decorated hit, and a tuple is the cheapest
+    immutable record to make.
+    """
 
     value: bytes
     compute_ms: int = 0

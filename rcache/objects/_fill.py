@@ -48,13 +48,30 @@ from rcache.objects._verbs import set_command
 from rcache.ops import Batch, Call, Command, Op, Sleep
 from rcache.ttl import xfetch_should_refresh
 
-__all__ = ["FillPolicy", "acapture", "call", "capture", "refresh"]
+__all__ = [
+    "EARLY",
+    "FRESH",
+    "STALE",
+    "FillPolicy",
+    "Job",
+    "acapture",
+    "call",
+    "capture",
+    "freshness",
+    "open_entry",
+    "refresh",
+    "resume",
+]
 
 #: Uniform [0, 1) numbers for XFetch and poll jitter (a seam for tests).
 random_source: Callable[[], float] = random.random
 
 _FIRST_POLL = 0.005  # seconds; a waiting caller polls after 5 ms, then 1.5x longer, up to:
 _MAX_POLL = 0.1
+
+FRESH, STALE, EARLY = 0, 1, 2
+"""What a valid entry that was read asks for: serve it; serve it while one caller
+recomputes it (stale window); or recompute it early (XFetch)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +111,7 @@ async def acapture(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[s
 
 
 @dataclass(frozen=True, slots=True)
-class _Job:
+class Job:
     """One call being filled or refreshed."""
 
     ctx: CacheContext
@@ -114,7 +131,7 @@ class _Job:
         return ("SET", lock_key, token, "NX", "PX", self.policy.lease_ms)
 
 
-def _open(
+def open_entry(
     ctx: CacheContext, raw: bytes | None, tokens: Mapping[str, bytes | None], tids: Sequence[str]
 ) -> tuple[Entry, Any] | DecodeError | None:
     """Return ``(entry, value)`` for a valid entry, None for a miss, the error if unreadable."""
@@ -122,65 +139,93 @@ def _open(
         return None
     try:
         entry = unpack(raw) if is_envelope(raw) else Entry(raw)
-        if len(entry.tags) != len(tids) or any(tokens.get(t) != tok for t, tok in entry.tags):
-            return None  # invalidated, or written with other tags than the function has now
+        if len(entry.tags) != len(tids):
+            return None  # written with other tags than the function has now
+        for tid, token in entry.tags:
+            if tokens.get(tid) != token:
+                return None  # invalidated
         return entry, ctx.codec.decode(entry.value)
     except DecodeError as err:
         return err
 
 
+def freshness(policy: FillPolicy, entry: Entry, pttl: int) -> int:
+    """Return FRESH, STALE or EARLY for a valid ``entry`` whose key has ``pttl`` ms left."""
+    if pttl < 0:  # no expiry: never stale, never refreshed early
+        return FRESH
+    fresh_ms = pttl - entry.stale_ms
+    if fresh_ms <= 0 and entry.stale_ms:
+        return STALE
+    if (
+        policy.beta
+        and entry.compute_ms
+        and xfetch_should_refresh(
+            compute_ms=entry.compute_ms,
+            ttl_remaining_ms=fresh_ms,
+            beta=policy.beta,
+            rand=random_source,
+        )
+    ):
+        return EARLY
+    return FRESH
+
+
 def call(
     ctx: CacheContext,
     policy: FillPolicy,
-    key: str,
+    redis_key: str,
     tids: Sequence[str],
     fn: Callable[..., Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Op[Any]:
-    """Return ``fn(*args, **kwargs)``, cached under ``key`` (see the module docs)."""
+    """Return ``fn(*args, **kwargs)``, cached at ``redis_key`` (see the module docs)."""
     if policy.ttl_ms == 0:
         return (yield Call(fn, args, kwargs))
-    redis_key = ctx.key(key)
     try:
         reading = yield from read(ctx, [redis_key], pttl=True, tag_ids=tids)
     except BackendError as err:
         ctx.failures.backend(err, "cached read")
         return (yield Call(fn, args, kwargs))
-    job = _Job(ctx, policy, redis_key, tids, fn, args, kwargs)
-    found = _open(ctx, reading.raws[0], reading.tokens, tids)
+    found = open_entry(ctx, reading.raws[0], reading.tokens, tids)
+    state = FRESH
+    if type(found) is tuple:
+        state = freshness(policy, found[0], reading.pttls[0] if reading.pttls else -1)
+        if state == FRESH:
+            ctx.stats.hits += 1
+            return found[1]
+    job = Job(ctx, policy, redis_key, tids, fn, args, kwargs)
+    return (yield from resume(job, reading.tokens, found, state))
+
+
+def resume(
+    job: Job,
+    tokens: Mapping[str, bytes | None],
+    found: tuple[Entry, Any] | DecodeError | None,
+    state: int,
+) -> Op[Any]:
+    """Carry on after a read that found no fresh value to serve.
+
+    ``found`` and ``state`` are what :func:`open_entry` and :func:`freshness` said of the
+    read: an unreadable entry (deleted, then filled), none (filled), or a valid entry that
+    is STALE or due for an EARLY refresh (recomputed by one caller, served meanwhile).
+    """
+    ctx = job.ctx
     if isinstance(found, DecodeError):
-        yield from drop(ctx, [redis_key])
-        ctx.failures.decode(found, redis_key)
+        yield from drop(ctx, [job.redis_key])
+        ctx.failures.decode(found, job.redis_key)
     elif found is not None:
-        entry, value = found
         ctx.stats.hits += 1
-        pttl = reading.pttls[0] if reading.pttls else -1
-        if pttl < 0:  # no expiry: never stale, never refreshed early
-            return value
-        fresh_ms = pttl - entry.stale_ms
-        if fresh_ms <= 0 and entry.stale_ms:
-            return (yield from _refresh_behind(job, reading.tokens, value, "stale"))
-        if (
-            policy.beta
-            and entry.compute_ms
-            and xfetch_should_refresh(
-                compute_ms=entry.compute_ms,
-                ttl_remaining_ms=fresh_ms,
-                beta=policy.beta,
-                rand=random_source,
-            )
-        ):
-            return (yield from _refresh_behind(job, reading.tokens, value, "current"))
-        return value
+        what = "stale" if state == STALE else "current"
+        return (yield from _refresh_behind(job, tokens, found[1], what))
     ctx.stats.misses += 1
-    return (yield from _fill(job, reading.tokens))
+    return (yield from _fill(job, tokens))
 
 
 def refresh(
     ctx: CacheContext,
     policy: FillPolicy,
-    key: str,
+    redis_key: str,
     tids: Sequence[str],
     fn: Callable[..., Any],
     args: tuple[Any, ...],
@@ -189,7 +234,7 @@ def refresh(
     """Compute ``fn(*args, **kwargs)`` now and store it, whatever is cached; return it."""
     if policy.ttl_ms == 0:
         return (yield Call(fn, args, kwargs))
-    job = _Job(ctx, policy, ctx.key(key), tids, fn, args, kwargs)
+    job = Job(ctx, policy, redis_key, tids, fn, args, kwargs)
     tokens: dict[str, bytes | None] = {}
     if tids:
         try:
@@ -200,7 +245,7 @@ def refresh(
     return (yield from _store(job, tokens, None))
 
 
-def _fill(job: _Job, tokens: Mapping[str, bytes | None]) -> Op[Any]:
+def _fill(job: Job, tokens: Mapping[str, bytes | None]) -> Op[Any]:
     """Fill a miss: single-flight when the policy has a lease, else compute at once."""
     ctx, tids = job.ctx, job.tids
     missing = [t for t in tids if tokens.get(t) is None]
@@ -233,7 +278,7 @@ def _fill(job: _Job, tokens: Mapping[str, bytes | None]) -> Op[Any]:
         if tids:
             tokens = dict(zip(tids, replies[-1], strict=True))
             missing = [t for t in tids if tokens[t] is None]
-        found = _open(ctx, replies[1 + len(creates)], tokens, tids)
+        found = open_entry(ctx, replies[1 + len(creates)], tokens, tids)
         if isinstance(found, tuple):
             if won:
                 yield from release(lock_key, token)
@@ -259,16 +304,14 @@ def _fill(job: _Job, tokens: Mapping[str, bytes | None]) -> Op[Any]:
             if tids:
                 tokens = dict(zip(tids, replies[-1], strict=True))
                 missing = [t for t in tids if tokens[t] is None]
-            found = _open(ctx, replies[0], tokens, tids)
+            found = open_entry(ctx, replies[0], tokens, tids)
             if isinstance(found, tuple):
                 return found[1]
             if not replies[1]:
                 break  # the lock is gone without a value (the filler failed): take over
 
 
-def _refresh_behind(
-    job: _Job, tokens: Mapping[str, bytes | None], value: Any, what: str
-) -> Op[Any]:
+def _refresh_behind(job: Job, tokens: Mapping[str, bytes | None], value: Any, what: str) -> Op[Any]:
     """Recompute a stale or early-refreshed entry if no one else is; else serve ``value``."""
     lock = None
     if job.policy.lease_ms is not None:
@@ -284,7 +327,7 @@ def _refresh_behind(
 
 
 def _store(
-    job: _Job,
+    job: Job,
     tokens: Mapping[str, bytes | None],
     lock: tuple[str, bytes] | None,
     fallback: Any = MISSING,

@@ -166,6 +166,22 @@ class LocalStore:
                 found.append(entry)
         return found
 
+    def get_one(self, key: str) -> bytes | None:
+        """Return the stored bytes held for ``key`` while live (None: not held, or past its time).
+
+        The one-key read of the caches' direct path: :meth:`lookup` without the lists.
+        """
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or not self.live:
+                return None
+            until = entry.until
+            if until is not None and self.clock() >= until:
+                self._remove(key)
+                return None
+            self._entries.move_to_end(key)
+            return entry.raw
+
     def begin(self, keys: Sequence[str]) -> Ticket:
         """Mark ``keys`` as being read from Redis by a new read; return its ticket."""
         with self._lock:

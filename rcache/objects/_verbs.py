@@ -25,7 +25,10 @@ Failures follow ``on_error`` (:mod:`rcache.objects._failures`): in ``"miss"`` mo
 is a miss, a write returns False (``set_many``: every key), ``delete_many`` returns 0.
 ``incr`` cannot fail open with a number: it raises ValueError as for a missing key, so
 the usual ``except ValueError: set(key, 1)`` path runs (and its ``set`` returns False).
-Values that cannot be encoded always raise :class:`~rcache.errors.EncodeError`.
+``incr`` of a value that is not an integer (or a result beyond 64 bits) raises
+:class:`NotAnInteger`, both a ValueError and a TypeError. Values that cannot be encoded
+always raise :class:`~rcache.errors.EncodeError` (its ``__cause__`` is what the serializer
+raised, e.g. ``pickle.PicklingError``).
 """
 
 from __future__ import annotations
@@ -43,9 +46,11 @@ from rcache.scripts import Script
 from rcache.ttl import TTL, Default
 
 __all__ = [
+    "NotAnInteger",
     "add",
     "delete",
     "delete_many",
+    "finish_get",
     "get",
     "get_many",
     "get_or_set",
@@ -60,6 +65,15 @@ __all__ = [
 ]
 
 INCR = Script.from_package("rcache.objects", "incr.lua")
+
+
+class NotAnInteger(RCacheError, ValueError, TypeError):
+    """``incr``/``decr`` of a value that is not an integer, or past the 64-bit range.
+
+    A ValueError (what ``incr`` raises for a missing key too) and a TypeError (what
+    Django's cache contract expects for a value that cannot be incremented). Its
+    ``__cause__`` is the error Redis answered.
+    """
 
 
 def set_command(redis_key: str, data: bytes, ms: int | None, *flags: str) -> Command:
@@ -87,6 +101,25 @@ def get(ctx: CacheContext, key: str, default: Any = None) -> Op[Any]:
         ctx.failures.backend(err, "get")
         return default
     return default if value is MISSING else value
+
+
+def finish_get(ctx: CacheContext, redis_key: str, raw: bytes, default: Any = None) -> Op[Any]:
+    """Finish a ``get`` whose ``GET`` already answered ``raw``, the way :func:`get` does.
+
+    The caches read plain values in one step; an envelope (tags to check), or bytes that
+    do not decode (deleted and reported), come here.
+    """
+    ctx.failures.ok()
+    try:
+        (value,) = yield from open_values(ctx, [redis_key], [raw], {})
+    except BackendError as err:
+        ctx.failures.backend(err, "get")
+        return default
+    if value is MISSING:
+        ctx.stats.misses += 1
+        return default
+    ctx.stats.hits += 1
+    return value
 
 
 def has_key(ctx: CacheContext, key: str) -> Op[bool]:
@@ -246,9 +279,8 @@ def incr(ctx: CacheContext, key: str, delta: int) -> Op[int]:
     except BackendError as err:
         text = str(err)
         if "not an integer" in text or "overflow" in text:
-            raise ValueError(
-                f"the value of key {key!r} is not an integer or would overflow"
-            ) from err
+            what = "would overflow" if "overflow" in text else "is not an integer"
+            raise NotAnInteger(f"the value of key {key!r} {what}") from err
         ctx.failures.backend(err, "incr")
         raise ValueError(f"cannot change key {key!r}: Redis did not answer") from err
     ctx.failures.written()
