@@ -83,15 +83,34 @@ async def ais_authenticated(request: Any) -> bool:
     return bool(user.is_authenticated)
 
 
+_paths: dict[str, str] = {}
+
+
+def _escaped_path(path: str) -> str:
+    """Return ``escape_uri_path(path)``, remembered for the paths seen last."""
+    escaped = _paths.get(path)
+    if escaped is None:
+        escaped = escape_uri_path(path)
+        if len(_paths) >= 4096:
+            _paths.clear()
+        _paths[path] = escaped
+    return escaped
+
+
 def page_request(request: Any, *, authenticated: bool) -> Request:
-    """Return the page cache's view of a Django ``HttpRequest``."""
+    """Return the page cache's view of a Django ``HttpRequest``.
+
+    The header fields are read from ``META`` as ``request.headers`` would have them (names
+    lowercased), without building that mapping.
+    """
+    meta = request.META
     return Request(
         method=request.method or "GET",
         scheme=request.scheme,
         host=request.get_host(),
-        path=escape_uri_path(request.path),
-        query_string=request.META.get("QUERY_STRING", ""),
-        headers=Headers(request.headers.items()),
+        path=_escaped_path(request.path),
+        query_string=meta.get("QUERY_STRING", ""),
+        headers=Headers.from_environ(meta),
         is_authenticated=authenticated,
     )
 
@@ -129,11 +148,30 @@ def django_response(out: Response, original: Any = None, sent: bytes | None = No
     if same_status and (out.body is None or out.body is sent):
         _write_headers(original, out.headers)
         return original
+    if original is None:  # an answer from the cache: its fields as they are
+        fields = _grouped(out.headers)
+        response = HttpResponse(out.body or b"", status=out.status, headers=fields)
+        if "content-type" not in out.headers:  # a 304: Django added its default
+            del response.headers["Content-Type"]
+        return response
     response = HttpResponse(out.body or b"", status=out.status)
     _write_headers(response, out.headers)
-    if original is not None and _SET_COOKIE in out.headers:
+    if _SET_COOKIE in out.headers:
         response.cookies = original.cookies
     return response
+
+
+def _grouped(headers: Headers) -> dict[str, str]:
+    """Return ``headers`` without ``Set-Cookie``, repeated fields joined by ``", "``."""
+    grouped: dict[str, str] = {}
+    spelled: dict[str, str] = {}
+    for name, value in headers:
+        key = name.lower()
+        if key == _SET_COOKIE:
+            continue
+        first = spelled.setdefault(key, name)
+        grouped[first] = f"{grouped[first]}, {value}" if first in grouped else value
+    return grouped
 
 
 def mark_bypass(response: Any, tag_header: str) -> Any:

@@ -67,15 +67,30 @@ def cache_from_config(app: Flask) -> tuple[PageCache, bool]:
     return cache, bool(conf.get(CONFIG_PREFIX + "CACHE_ALL_VIEWS", True))
 
 
+_paths: dict[tuple[str, str], str] = {}
+
+
+def _quoted_path(root_path: str, path: str) -> str:
+    """Return the request's path as the cache keys it, percent-encoded (remembered)."""
+    quoted = _paths.get((root_path, path))
+    if quoted is None:
+        quoted = quote(root_path + path, safe=_PATH_SAFE)
+        if len(_paths) >= 4096:
+            _paths.clear()
+        _paths[root_path, path] = quoted
+    return quoted
+
+
 def page_request(request: Request, *, authenticated: bool) -> PageRequest:
     """Return the page cache's view of a Flask request."""
+    environ = request.environ
     return PageRequest(
         method=request.method,
         scheme=request.scheme,
         host=request.host,
-        path=quote(request.root_path + request.path, safe=_PATH_SAFE),
-        query_string=request.environ.get("QUERY_STRING", ""),
-        headers=Headers(request.headers.items()),
+        path=_quoted_path(request.root_path, request.path),
+        query_string=environ.get("QUERY_STRING", ""),
+        headers=Headers.from_environ(environ),
         is_authenticated=authenticated,
     )
 
@@ -99,6 +114,10 @@ def flask_response(
     if original is not None and same_status and (out.body is None or out.body is sent):
         original.headers = WerkzeugHeaders(out.headers.to_list())
         return original
-    response: FlaskResponse = current_app.response_class(out.body or b"", status=out.status)
-    response.headers = WerkzeugHeaders(out.headers.to_list())
+    headers = WerkzeugHeaders(out.headers.to_list())
+    # The body goes in as a sequence: werkzeug then leaves Content-Length as the cache set
+    # it (a HEAD answer keeps the GET's), and a given Content-Type keeps it from adding one.
+    response: FlaskResponse = current_app.response_class([out.body or b""], out.status, headers)
+    if "content-type" not in out.headers:  # a 304: werkzeug added its default
+        del response.headers["Content-Type"]
     return response

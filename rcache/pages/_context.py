@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from rcache.errors import ConfigurationError
 from rcache.pages._failures import Failures
 from rcache.pages._layout import Layout
+from rcache.pages._memo import LookupMemo
 from rcache.pages._render import XCache
 from rcache.pages.model import Response, StoredEntry
 from rcache.pages.policy import PageCachePolicy
@@ -37,6 +38,7 @@ class PageContext:
 
     ``lease_ms``: the single-flight lease. ``wait_timeout``: seconds a request waits for
     another one producing the same page. ``clock``: epoch seconds (a seam for tests).
+    ``memo``: what this process learned from earlier lookups (see :mod:`rcache.pages._memo`).
     """
 
     policy: PageCachePolicy
@@ -46,6 +48,7 @@ class PageContext:
     lease_ms: int
     wait_timeout: float
     clock: Callable[[], float] = time.time
+    memo: LookupMemo = field(default_factory=LookupMemo)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,7 @@ from rcache.errors import ConfigurationError
 from rcache.keys import KeySpace
 from rcache.ops import Command
 from rcache.pages.headers import Headers
-from rcache.pages.keys import LOOKUP_SCRIPT, lookup_args, primary_key
+from rcache.pages.keys import LOOKUP_SCRIPT, lookup_header_args, primary_key
 from rcache.pages.model import Request, StoredEntry
 from rcache.pages.policy import PageCachePolicy
 from rcache.pages.vary import request_vary_values, variant_suffix, vary_spec
@@ -62,6 +62,8 @@ CLAIM = Script.from_package("rcache.pages", "claim.lua")
 STORE = Script.from_package("rcache.pages", "store.lua")
 RELEASE = Script.from_package("rcache.pages", "release.lua")
 PURGE = Script.from_package("rcache.pages", "purge.lua")
+
+_NO_VARY_SUFFIX = variant_suffix((), {})
 
 PASS = b"pass"
 """Value of a lease whose holder did not store a response (see ``release.lua``)."""
@@ -124,6 +126,8 @@ class Layout:
     def variant_key(url_key: str, req: Request, names: Iterable[str]) -> str:
         """Return the key of the variant of ``req`` for a response varying on ``names``."""
         names = tuple(names)
+        if not names:
+            return url_key + _NO_VARY_SUFFIX
         return url_key + variant_suffix(names, request_vary_values(req.headers, names))
 
     @staticmethod
@@ -155,9 +159,21 @@ class Layout:
 
     def lookup(self, req: Request) -> tuple[str, Command]:
         """Return the URL-level key of ``req`` and the ``lookup.lua`` call for it."""
-        keys, args = lookup_args(req, self.policy)
-        url_key = self.space.key(keys[0])
-        return url_key, LOOKUP([url_key], args)
+        url_key = self.url_key(req)
+        return url_key, self.lookup_script(url_key, req)
+
+    @staticmethod
+    def lookup_script(url_key: str, req: Request) -> Command:
+        """Return the ``lookup.lua`` call for ``req``, whose URL-level key is ``url_key``."""
+        return LOOKUP([url_key], lookup_header_args(req))
+
+    @staticmethod
+    def memo_lookup(url_key: str, variant_key: str, purge_keys: Sequence[bytes]) -> list[Command]:
+        """Return the plain reads of a lookup the memo predicts (see ``_memo.py``).
+
+        The variant, then the spec and the purge keys: the order the purge check relies on.
+        """
+        return [("HMGET", variant_key, "e", "g", "t"), ("MGET", url_key, *purge_keys)]
 
     def claim(self, lock_key: str, token: bytes, lease_ms: int) -> Command:
         """Return the ``claim.lua`` call that takes ``lock_key`` and reads the purge clock."""

@@ -3,7 +3,11 @@
 Round trips (one :class:`~rcache.ops.Batch` each):
 
 - not cacheable (method, ``no-store``, logged in): **0**, ``BYPASS``;
-- fresh hit, 304 included, with or without Vary: **1** (``lookup.lua``);
+- fresh hit, 304 included, with or without Vary: **1**. When this process has looked the
+  URL up before, plain reads predicted by its memo (:mod:`rcache.pages._memo`): ``HMGET``
+  of the variant, ``MGET`` of the spec and the purge keys, in one pipeline; else, or
+  when the reads show the prediction was wrong (the URL's Vary or the entry's tags changed:
+  one more round trip, once), ``lookup.lua``, which teaches the memo;
 - stale within stale-while-revalidate: **2** (lookup; ``claim.lua``). The request that takes
   the lease runs the view and stores the result (``X-Cache: MISS``); every other one is
   answered from the stale entry (``STALE``) meanwhile. Nothing runs in the background: a
@@ -24,6 +28,7 @@ runs (see :mod:`rcache.pages._layout`). When Redis fails the request bypasses th
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from typing import Any
@@ -32,6 +37,7 @@ from rcache.errors import BackendError, DecodeError
 from rcache.ops import Batch, Op, Sleep
 from rcache.pages._context import LookupResult, PageContext, Ticket
 from rcache.pages._layout import PASS
+from rcache.pages._memo import VariantRecord
 from rcache.pages._render import XCache, from_entry
 from rcache.pages.freshness import classify
 from rcache.pages.keys import read_lookup_reply
@@ -60,6 +66,125 @@ def read_entry(ctx: PageContext, reply: Any) -> tuple[tuple[str, ...] | None, St
     except DecodeError as err:
         ctx.failures.decode(err)
         return None, None
+
+
+def _decode(ctx: PageContext, variant_key: str, raw: bytes) -> StoredEntry | None:
+    """Return the entry stored as ``raw`` at ``variant_key`` (decoded once per process)."""
+    memo = ctx.memo
+    entry = memo.decoded(variant_key, raw)
+    if entry is None:
+        try:
+            entry = StoredEntry.from_bytes(raw)
+        except DecodeError as err:
+            ctx.failures.decode(err)
+            return None
+        memo.keep(variant_key, raw, entry)
+    return entry
+
+
+def _epoch(raw: Any) -> int | float | None:
+    """Return a stored epoch as a number, None when absent or not one (as Lua's tonumber)."""
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        pass
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _url_key(ctx: PageContext, req: Request) -> str:
+    """Return the URL-level key of ``req``, remembered per (scheme, host, path, query)."""
+    urls = ctx.memo.urls
+    where = (req.scheme, req.host, req.path, req.query_string)
+    url_key = urls.get(where)
+    if url_key is None:
+        url_key = ctx.layout.url_key(req)
+        urls.put(where, url_key)
+    return url_key
+
+
+_MISMATCH: Any = object()
+
+
+def _check(record: VariantRecord, spec: bytes, names: tuple[str, ...], replies: list[Any]) -> Any:
+    """Return what ``lookup.lua`` would have: ``(names or None, raw entry or None)``.
+
+    ``_MISMATCH`` when the reads do not answer the question (another spec, other purge
+    keys): the memo predicted wrong, and ``lookup.lua`` must decide.
+    """
+    (raw, g, t), (found_spec, *stamps) = replies
+    if found_spec is None:
+        return None, None
+    if found_spec != spec:
+        return _MISMATCH
+    if raw is None:
+        return names, None
+    if t != record.t:
+        return _MISMATCH
+    epoch = _epoch(g)
+    for stamp in stamps:
+        purged = _epoch(stamp)
+        if epoch is None or purged is None or purged > epoch:
+            return names, None
+    return names, raw
+
+
+def _learn(
+    ctx: PageContext, url_key: str, req: Request, reply: Any
+) -> tuple[tuple[str, ...] | None, StoredEntry | None]:
+    """Read a ``lookup.lua`` reply, remembering what it says for the next lookups."""
+    try:
+        found = read_lookup_reply(reply)
+    except DecodeError as err:
+        ctx.failures.decode(err)
+        return None, None
+    if found is None:
+        return None, None
+    names, raw = found
+    memo = ctx.memo
+    spec = reply[0]
+    memo.learn(
+        url_key, spec.encode("utf-8", "surrogatepass") if isinstance(spec, str) else spec, names
+    )
+    if raw is None:
+        return names, None
+    variant_key = ctx.layout.variant_key(url_key, req, names)
+    t = reply[2] if len(reply) > 2 else None
+    if isinstance(t, bytes):
+        memo.learn_variant(variant_key, t)
+    return names, _decode(ctx, variant_key, raw)
+
+
+def _read(
+    ctx: PageContext, req: Request
+) -> Op[tuple[str, tuple[str, ...] | None, StoredEntry | None]]:
+    """Read the URL's record and the request's entry: ``(url key, names, entry)``.
+
+    One round trip in steady state (plain reads the memo predicts, or ``lookup.lua``); two
+    when the prediction turns out wrong. Raises BackendError.
+    """
+    url_key = _url_key(ctx, req)
+    memo = ctx.memo
+    known = memo.specs.get(url_key)
+    if known is not None:
+        spec, names = known
+        variant_key = ctx.layout.variant_key(url_key, req, names)
+        record = memo.variants.get(variant_key)
+        if record is not None:
+            replies = yield Batch(ctx.layout.memo_lookup(url_key, variant_key, record.keys))
+            found = _check(record, spec, names, replies)
+            if found is not _MISMATCH:
+                names_found, raw = found
+                entry = None if raw is None else _decode(ctx, variant_key, raw)
+                return url_key, names_found, entry
+    (reply,) = yield Batch([ctx.layout.lookup_script(url_key, req)])
+    names_read, entry = _learn(ctx, url_key, req, reply)
+    return url_key, names_read, entry
 
 
 def answer(
@@ -91,14 +216,12 @@ def lookup(ctx: PageContext, req: Request) -> Op[LookupResult]:
     cacheable, reason = is_request_cacheable(req, ctx.policy)
     if not cacheable:
         return LookupResult(None, "BYPASS", reason)
-    url_key, command = ctx.layout.lookup(req)
     try:
-        (reply,) = yield Batch([command])
+        url_key, names, entry = yield from _read(ctx, req)
     except BackendError as err:
         ctx.failures.backend(err, "lookup")
         return LookupResult(None, "BYPASS", "redis error")
     ctx.failures.ok()
-    names, entry = read_entry(ctx, reply)
     state = "expired"
     if entry is not None:
         now = ctx.clock()
@@ -118,6 +241,7 @@ def lookup(ctx: PageContext, req: Request) -> Op[LookupResult]:
             if served is not None:
                 return served
         return _run_view(ctx, "head", Ticket(url_key, lock_key, stale=stale))
+    command = layout.lookup_script(url_key, req)
     return (yield from _claim_or_wait(ctx, req, command, Ticket(url_key, lock_key, stale=stale)))
 
 

@@ -24,10 +24,10 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Literal, TypeAlias
 
-from rcache.pages.conditional import build_304, not_modified
+from rcache.pages.conditional import age, build_304, not_modified, representation_headers
 from rcache.pages.headers import Headers
 from rcache.pages.model import Request, Response, StoredEntry
-from rcache.pages.serving import accepts_gzip, serve_body, serve_headers
+from rcache.pages.serving import accepts_gzip, serve_body
 
 __all__ = ["X_CACHE", "XCache", "finish", "from_entry", "with_vary"]
 
@@ -53,18 +53,65 @@ def from_entry(
     a gzip entry for a client that does not accept gzip. Raises DecodeError when a stored
     gzip body must be decoded and cannot be.
     """
+    headers = req.headers
     cookies = [("Set-Cookie", value) for value in set_cookies]
-    if not_modified(req, entry, now):
+    if ("if-none-match" in headers or "if-modified-since" in headers) and not_modified(
+        req, entry, now
+    ):
         fields = [*build_304(entry, now), *cookies, (X_CACHE, x_cache)]
         return Response(304, Headers(fields), b"")
-    gzip_ok = accepts_gzip(req.headers.get("accept-encoding"))
+    gzip_ok = _accepts_gzip(headers.get("accept-encoding"))
     if entry.encoding == "gzip" and not gzip_ok and identity_body is not None:
         body = identity_body
     else:
         body = serve_body(entry, gzip_ok=gzip_ok)
-    fields = serve_headers(entry, now, x_cache=x_cache, gzip_ok=gzip_ok, content_length=len(body))
-    fields[-1:-1] = cookies  # before X-Cache, which serve_headers puts last
-    return Response(entry.status, Headers(fields), b"" if req.method == "HEAD" else body)
+    items, keys = _representation(entry)
+    extra: list[tuple[str, str]] = []
+    if entry.encoding == "gzip" and gzip_ok:
+        extra.append(("Content-Encoding", "gzip"))
+    if entry.status not in _NO_CONTENT_LENGTH:
+        extra.append(("Content-Length", str(len(body))))
+    extra.append(("Age", str(age(entry, now))))
+    extra += cookies
+    extra.append((X_CACHE, x_cache))
+    answer = Headers._trusted(
+        items + tuple(extra), keys + tuple([name.lower() for name, _ in extra])
+    )
+    return Response(entry.status, answer, b"" if req.method == "HEAD" else body)
+
+
+_NO_CONTENT_LENGTH = frozenset({204, 304})
+_MEMO_SIZE = 1024
+_representations: dict[int, tuple[StoredEntry, tuple[tuple[str, str], ...], tuple[str, ...]]] = {}
+_codings: dict[str | None, bool] = {}
+
+
+def _representation(entry: StoredEntry) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """Return :func:`representation_headers` of ``entry`` and their lowercased names.
+
+    Kept for the last entries served (an entry decoded once is served many times); the
+    entry itself is kept with them, so its id cannot be reused while they are.
+    """
+    known = _representations.get(id(entry))
+    if known is not None and known[0] is entry:
+        return known[1], known[2]
+    items = tuple((name, value.strip(" \t")) for name, value in representation_headers(entry))
+    keys = tuple([name.lower() for name, _ in items])
+    if len(_representations) >= _MEMO_SIZE:
+        _representations.clear()
+    _representations[id(entry)] = (entry, items, keys)
+    return items, keys
+
+
+def _accepts_gzip(accept_encoding: str | None) -> bool:
+    """:func:`accepts_gzip`, remembered for the values seen last (clients send few)."""
+    known = _codings.get(accept_encoding)
+    if known is None:
+        known = accepts_gzip(accept_encoding)
+        if len(_codings) >= _MEMO_SIZE:
+            _codings.clear()
+        _codings[accept_encoding] = known
+    return known
 
 
 def finish(resp: Response, x_cache: XCache, tag_header: str) -> Response:

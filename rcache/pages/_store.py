@@ -34,6 +34,7 @@ from rcache.pages.freshness import classify, entry_ttl
 from rcache.pages.lifecycle import build_entry
 from rcache.pages.model import Request, Response, StoredEntry
 from rcache.pages.policy import response_coding, storable
+from rcache.pages.vary import parse_vary_spec, vary_spec
 
 __all__ = [
     "Raised",
@@ -175,12 +176,23 @@ def store(
         ctx.failures.backend(err, "store")
         return finish(resp, result.x_cache, tag_header)
     ctx.failures.written()
+    _remember(ctx, ticket.url_key, req, entry)
     identity = resp.body if response_coding(resp.headers) == "identity" else None
     cookies = resp.headers.get_all("set-cookie")
     try:
         return from_entry(req, entry, now, "MISS", set_cookies=cookies, identity_body=identity)
     except DecodeError:  # a gzip body from the view that does not decode: send it as it came
         return finish(resp, "MISS", tag_header)
+
+
+def _remember(ctx: PageContext, url_key: str, req: Request, entry: StoredEntry) -> None:
+    """Teach the memo what ``store.lua`` just wrote: the spec and the entry's purge keys."""
+    layout = ctx.layout
+    spec = vary_spec(entry.vary)
+    ctx.memo.learn(url_key, spec.encode("utf-8", "surrogatepass"), parse_vary_spec(spec))
+    purge_keys = "\n".join(layout.purge_keys(url_key, req, entry.tags))
+    variant_key = layout.variant_key(url_key, req, entry.vary)
+    ctx.memo.learn_variant(variant_key, purge_keys.encode("utf-8", "surrogatepass"))
 
 
 def handle(

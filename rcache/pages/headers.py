@@ -15,12 +15,15 @@ value is not part of it (RFC 9110 §5.5) and is removed. A :class:`Headers` neve
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 __all__ = ["Headers"]
 
 _SET_COOKIE = "set-cookie"
 _COOKIE = "cookie"
+_NOT_HEADERS = frozenset({"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"})
+_CONTENT_KEYS = {"CONTENT_TYPE": "content-type", "CONTENT_LENGTH": "content-length"}
 
 
 class Headers:
@@ -34,6 +37,30 @@ class Headers:
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items = tuple((name, value.strip(" \t")) for name, value in items)
         self._keys = tuple([name.lower() for name, _ in self._items])
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, Any]) -> Headers:
+        """Return the request header fields of a WSGI ``environ`` (or Django's ``META``).
+
+        ``HTTP_ACCEPT_LANGUAGE`` becomes ``accept-language`` (names come lowercased), and
+        ``CONTENT_TYPE`` / ``CONTENT_LENGTH`` are fields when not empty, as PEP 3333 says.
+        """
+        fields: list[tuple[str, str]] = []
+        for key, value in environ.items():
+            if key[:5] == "HTTP_":
+                if key not in _NOT_HEADERS:
+                    fields.append((key[5:].lower().replace("_", "-"), value))
+            elif key in _CONTENT_KEYS and value:
+                fields.append((_CONTENT_KEYS[key], value))
+        return cls(fields)
+
+    @classmethod
+    def _trusted(cls, items: tuple[tuple[str, str], ...], keys: tuple[str, ...]) -> Headers:
+        """Return headers of ``items`` already stripped, ``keys`` their lowercased names."""
+        headers = cls.__new__(cls)
+        headers._items = items
+        headers._keys = keys
+        return headers
 
     def get(self, name: str) -> str | None:
         """Return the value of field ``name``; None if the message does not carry it.

@@ -27,7 +27,7 @@ client does not know before it looks. The lookup is therefore one ``EVALSHA`` of
 request header as (lowercased name, normalized value) pairs, ``Accept-Encoding`` left out
 (:func:`lookup_args`). The script reads the Vary spec at ``KEYS[1]``, builds the variant
 material from those of the pairs the spec names, appends ``":v:" .. redis.sha1hex(material)``
-to ``KEYS[1]`` and returns ``{spec, entry}``, or nil when the URL has no record; entry is
+to ``KEYS[1]`` and returns ``{spec, entry, t}``, or nil when the URL has no record; entry is
 nil when the variant is absent or was purged (the variant's hash layout and the purge check
 are described in ``lookup.lua`` and :mod:`rcache.pages._layout`). The variant
 key is derived inside the script but shares the hash tag of ``KEYS[1]``, so it is in the
@@ -35,6 +35,10 @@ same slot on Cluster. Writes compute the same key in Python: the final URL-level
 :func:`~rcache.pages.vary.variant_suffix`, and store the spec at the URL-level key with a
 TTL at least as long as the variant's. When a URL's Vary changes, the new spec replaces
 the old one and the old variants simply expire.
+
+A process that has looked a URL up before skips the script: it remembers the spec and the
+variant's purge keys (the script's third reply) and reads them back with plain commands,
+checked against what it remembered (:mod:`rcache.pages._memo`).
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ __all__ = [
     "cache_key",
     "canonical_url",
     "lookup_args",
+    "lookup_header_args",
     "normalize_host",
     "normalize_query",
     "primary_key",
@@ -141,25 +146,32 @@ def variant_key(req: Request, policy: PageCachePolicy, vary_names: Iterable[str]
 
 def lookup_args(req: Request, policy: PageCachePolicy) -> tuple[list[str], list[bytes]]:
     """Return ``(KEYS, ARGV)`` for the lookup script; prefix ``KEYS[0]`` as the storage does."""
+    return [primary_key(req, policy)], lookup_header_args(req)
+
+
+def lookup_header_args(req: Request) -> list[bytes]:
+    """Return the lookup script's ARGV: every header but Accept-Encoding, normalized."""
     args: list[bytes] = []
     for name in req.headers.names():
         if name == ACCEPT_ENCODING:
             continue
         value = normalize_vary_value(req.headers.get(name) or "")
         args += (name.encode("utf-8", "surrogatepass"), value.encode("utf-8", "surrogatepass"))
-    return [primary_key(req, policy)], args
+    return args
 
 
 def read_lookup_reply(reply: object) -> tuple[tuple[str, ...], bytes | None] | None:
     """Return ``(vary names, entry bytes or None)`` from the script's reply; None: no record.
 
+    The reply's third member (the entry's purge keys, field ``t``) is not part of the result.
+
     Raises DecodeError for a reply the script cannot have produced.
     """
     if reply is None:
         return None
-    if not isinstance(reply, list | tuple) or len(reply) != 2:
+    if not isinstance(reply, list | tuple) or len(reply) not in (2, 3):
         raise DecodeError("unexpected page lookup reply")
-    spec, entry = reply
+    spec, entry = reply[0], reply[1]
     if not isinstance(spec, bytes | str) or not (entry is None or isinstance(entry, bytes)):
         raise DecodeError("unexpected page lookup reply")
     return parse_vary_spec(spec), entry

@@ -5,7 +5,7 @@
 -- ARGV     name1, value1, name2, value2, ...: the request's headers, lowercased names and
 --          normalized values, as computed by rcache.pages.keys.lookup_args.
 --
--- Returns nil when KEYS[1] does not exist, else {spec, entry}. For each name of the spec, in
+-- Returns nil when KEYS[1] does not exist, else {spec, entry, t}. For each name of the spec, in
 -- order, the material holds name .. "=" .. value .. "\n" when the request has that header
 -- and name .. "\n" when it has not (rcache.pages.vary.variant_material computes the same).
 -- The variant lives at KEYS[1] .. ":v:" .. sha1hex(material), a hash:
@@ -14,7 +14,9 @@
 --   g  the purge epoch read before the response was produced
 --   t  the entry's purge keys (its URL, its path prefixes, its tags), separated by "\n"
 --
--- entry is field e, or nil when the variant is absent or purged: it is valid only while
+-- entry is field e, or nil when the variant is absent or purged; t is field t when entry is
+-- returned (what a client may remember to check the purge keys itself, see
+-- rcache/pages/_memo.py), else nil. An entry is valid only while
 -- every purge key exists and holds an epoch <= g (rcache/pages/purge.lua stamps them). A
 -- missing purge key (evicted) counts as purged, so eviction causes misses, never stale hits.
 -- The variant key shares the hash tag of KEYS[1], so it lives in the same Cluster slot; the
@@ -49,8 +51,8 @@ if entry then
   for key in string.gmatch(fields[3] or '', '[^\n]+') do
     local purged = tonumber(redis.call('GET', key) or '')
     if not epoch or not purged or purged > epoch then
-      return {spec, false}
+      return {spec, false, false}
     end
   end
 end
-return {spec, entry}
+return {spec, entry, entry and fields[3] or false}

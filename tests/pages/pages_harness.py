@@ -165,3 +165,23 @@ class PagesHarness:
 def x_cache(resp: Response) -> str | None:
     """Return the X-Cache value of ``resp``."""
     return resp.headers.get("x-cache")
+
+
+def on_the_wire(raw: Any, action: Callable[[], Any]) -> tuple[Any, dict[str, int], int]:
+    """Run ``action``; return its result, the commands Redis ran and the reads it processed.
+
+    ``raw`` is a client of the server. Commands count those a Lua script runs; the INFO
+    that reads the counters afterwards is left out of both counts, so ``reads`` is the
+    number of times clients' requests reached the server: one per round trip.
+    """
+    before = raw.execute_command("INFO", "stats", "commandstats")
+    result = action()
+    after = raw.execute_command("INFO", "stats", "commandstats")
+    calls = {
+        name.removeprefix("cmdstat_"): stats["calls"] - before.get(name, {"calls": 0})["calls"]
+        for name, stats in after.items()
+        if name.startswith("cmdstat_")
+    }
+    calls["info"] -= 1
+    reads = after["total_reads_processed"] - before["total_reads_processed"] - 1
+    return result, {name: n for name, n in calls.items() if n}, reads
