@@ -160,6 +160,7 @@ class _Connection(asyncio.Protocol):
         self._poll: Any = None
         self.gone: asyncio.Future[None] = loop.create_future()  # done once connection_lost ran
         self.wbuf: list[bytes] | None = None  # writes held for the end of this loop pass
+        self.address: tuple[Any, ...] | None = None  # (host, port) under Sentinel
 
     # -- asyncio.Protocol -------------------------------------------------------------------
 
@@ -569,6 +570,8 @@ class AsyncTransport:
         else:
             where = self._where
         conn = _Connection(loop, self._timeout, where)
+        if self._sentinel:
+            conn.address = (host, port)
         try:
             async with asyncio.timeout(self._connect_timeout):
                 if s.unix_socket_path is not None:
@@ -651,6 +654,17 @@ class AsyncTransport:
         self._opening = [None] * self._n
         if gone:  # let the transports finish closing before the loop may be closed
             await asyncio.wait(gone, timeout=1.0)
+
+    def follow_master(self, address: tuple[Any, ...]) -> None:
+        """Retire every connection to another address than ``address`` (Sentinel's master).
+
+        Commands in flight on a retired connection fail with ConnectionError (the adapter
+        retries the idempotent ones); the next command connects to the new master.
+        """
+        for i, conn in enumerate(self._conns):
+            if conn is not None and conn.address is not None and conn.address != address:
+                self._conns[i] = None
+                conn.close()
 
     @property
     def connections(self) -> int:

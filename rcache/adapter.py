@@ -123,6 +123,13 @@ class _AdapterBase:
         self.stats = AdapterStats()
         self._cluster = self.settings.mode == "cluster"
         self._client = client if client is not None else self._make_client()
+        # Under Sentinel, ask who the master is every sentinel_check_interval seconds: an
+        # adapter that only reads never meets READONLY, so without this it would keep
+        # reading from a master demoted by SENTINEL FAILOVER.
+        interval = self.settings.sentinel_check_interval
+        self._watch_master = self.settings.mode == "sentinel" and interval > 0
+        self._master_due = 0.0
+        self._master_checking = False
 
     def _make_client(self) -> Any:
         raise NotImplementedError
@@ -344,7 +351,24 @@ class RedisAdapter(_AdapterBase):
         """Send one command and return its reply (one round trip)."""
         return self._execute_one(command, idempotent)
 
+    def _check_master(self) -> None:
+        now = time.monotonic()
+        if now < self._master_due or self._master_checking:
+            return
+        self._master_checking = True  # one thread asks; the others go on meanwhile
+        self._master_due = now + self.settings.sentinel_check_interval
+        try:
+            # When the address changed, redis-py's Sentinel pool drops its idle
+            # connections now and the busy ones when they come back.
+            self._client.connection_pool.get_master_address()
+        except (rex.RedisError, AttributeError):
+            pass  # Sentinels unreachable (or no Sentinel pool): commands find out themselves
+        finally:
+            self._master_checking = False
+
     def _execute_one(self, command: Command, idempotent: bool) -> Any:
+        if self._watch_master:
+            self._check_master()
         if self.breaker._opened_at is None and not self._cluster:
             # The hot path: breaker closed, one command, no splitting. Same semantics as
             # execute_batch, with fewer calls (this runs on every cache hit).
@@ -376,6 +400,8 @@ class RedisAdapter(_AdapterBase):
 
     def execute_batch(self, batch: Batch) -> list[Any]:
         """Send the batch's commands in one round trip; return their replies in order."""
+        if self._watch_master:
+            self._check_master()
         if self._direct and self.breaker._opened_at is None and len(batch.commands) > 1:
             # The hot path (every decorated hit): the same steps as _send_with_retry and
             # _send, with fewer calls while the breaker is closed.
@@ -549,7 +575,26 @@ class AsyncRedisAdapter(_AdapterBase):
         """Send one command and return its reply (one round trip)."""
         return await self._execute_one(command, idempotent)
 
+    async def _check_master(self) -> None:
+        now = time.monotonic()
+        if now < self._master_due or self._master_checking:
+            return
+        self._master_checking = True  # one task asks; the others go on meanwhile
+        self._master_due = now + self.settings.sentinel_check_interval
+        try:
+            # redis-py's pool drops its idle connections when the address changed; the
+            # transport retires its connections to any other address.
+            address = await self._client.connection_pool.get_master_address()
+            if self._transport is not None:
+                self._transport.follow_master(tuple(address))
+        except (rex.RedisError, AttributeError):
+            pass  # Sentinels unreachable (or no Sentinel pool): commands find out themselves
+        finally:
+            self._master_checking = False
+
     async def _execute_one(self, command: Command, idempotent: bool) -> Any:
+        if self._watch_master:
+            await self._check_master()
         if self.breaker._opened_at is None and not self._cluster:
             # The hot path: see RedisAdapter.execute.
             stats = self.stats
@@ -581,6 +626,8 @@ class AsyncRedisAdapter(_AdapterBase):
 
     async def execute_batch(self, batch: Batch) -> list[Any]:
         """Send the batch's commands in one round trip; return their replies in order."""
+        if self._watch_master:
+            await self._check_master()
         commands, merge = self._prepare(batch.commands)
         replies = await self._send_with_retry(batch, commands, 0, 0.0)
         return self._finish(batch, replies, merge)

@@ -65,6 +65,7 @@ class RedisSettings:
     service_name: str | None = None
     sentinel_username: str | None = None
     sentinel_password: str | None = field(default=None, repr=False)
+    sentinel_check_interval: float = 1.0
     socket_timeout: float | None = 1.0
     socket_connect_timeout: float | None = 1.0
     socket_keepalive: bool = True
@@ -93,6 +94,8 @@ class RedisSettings:
             raise ConfigurationError("db must be >= 0")
         if self.max_connections < 1:
             raise ConfigurationError("max_connections must be >= 1")
+        if self.sentinel_check_interval < 0:
+            raise ConfigurationError("sentinel_check_interval must be >= 0 (0 = never)")
         if not self.hosts and self.unix_socket_path is None:
             raise ConfigurationError("no host and no unix socket path")
         if self.unix_socket_path is not None and self.mode != "standalone":
@@ -196,6 +199,7 @@ URL_OPTIONS: Mapping[str, tuple[str, Callable[[str], Any]]] = {
     "service_name": ("service_name", str),
     "sentinel_username": ("sentinel_username", str),
     "sentinel_password": ("sentinel_password", str),
+    "sentinel_check_interval": ("sentinel_check_interval", float),
     "socket_timeout": ("socket_timeout", _seconds_or_none),
     "timeout": ("socket_timeout", _seconds_or_none),
     "socket_connect_timeout": ("socket_connect_timeout", _seconds_or_none),
