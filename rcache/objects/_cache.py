@@ -15,6 +15,7 @@ dropped from it when Redis answers (see :mod:`rcache.objects._local`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, ParamSpec, TypeVar, overload
 
@@ -22,6 +23,7 @@ from rcache.adapter import AsyncRedisAdapter, RedisAdapter
 from rcache.codecs import Codec
 from rcache.config import split_options
 from rcache.errors import BackendError, DecodeError
+from rcache.hotkeys import HotKeys
 from rcache.keys import KeySpace
 from rcache.objects import _scan, _tags, _verbs
 from rcache.objects._context import CacheContext, NodeScanner, remember
@@ -31,7 +33,7 @@ from rcache.objects._local import LocalTier
 from rcache.objects._locks import AsyncLock, Lock
 from rcache.objects._nodes import AsyncClusterScanner, ClusterScanner
 from rcache.objects._read import MISSING, Missing
-from rcache.ops import Op
+from rcache.ops import Batch, Op
 from rcache.ttl import DEFAULT, TTL, Default
 
 __all__ = ["AsyncObjectCache", "ObjectCache"]
@@ -40,9 +42,12 @@ P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
 
-_CACHE_OPTIONS = frozenset({"prefix", "version", "codec", "default_ttl", "on_error", "local"})
+_CACHE_OPTIONS = frozenset(
+    {"prefix", "version", "codec", "default_ttl", "on_error", "local", "hot_keys"}
+)
 _VERSIONS = 64  # key versions other than the cache's own whose contexts are kept
 _NOT_PLAIN: Any = object()
+_log = logging.getLogger("rcache.objects")
 
 
 def _decoded(ctx: CacheContext, raw: bytes) -> Any:
@@ -174,6 +179,8 @@ class ObjectCache(_CacheBase):
     raises them. ``ttl`` arguments: seconds or a timedelta; None = no expiry; ``<= 0`` =
     expired at once (``set`` then deletes the key and returns True). ``local``: a
     :class:`~rcache.objects.LocalTier` answering repeated reads in-process (None = none).
+    ``hot_keys``: a :class:`~rcache.hotkeys.HotKeys` board counting the reads that reach
+    Redis (None = none).
     """
 
     def __init__(
@@ -186,11 +193,22 @@ class ObjectCache(_CacheBase):
         default_ttl: TTL = 300,
         on_error: OnError = "miss",
         local: LocalTier | None = None,
+        hot_keys: HotKeys | None = None,
     ) -> None:
         super().__init__(
             adapter, ClusterScanner(adapter), prefix, version, codec, default_ttl, on_error, local
         )
         self._adapter = adapter
+        self._hot = hot_keys
+
+    def _note(self, redis_key: Any) -> None:
+        """Count a read for the hot-keys board; flush the counts when due (fails open)."""
+        hot = self._hot
+        if hot is not None and hot.note(redis_key):
+            try:
+                hot.flush(self._adapter)
+            except BackendError as err:  # the counts of this interval are dropped
+                _log.debug("hot-keys flush failed: %s", err)
 
     def _run(self, op: Op[T]) -> T:
         """Run ``op`` with its writes tracked (the decorator's runner with a local tier)."""
@@ -221,6 +239,8 @@ class ObjectCache(_CacheBase):
                 return value
             return self._adapter.run(_verbs.get(ctx, key, default))
         redis_key = ctx.key(key)
+        if self._hot is not None:
+            self._note(redis_key)
         try:
             raw = self._adapter.execute("GET", redis_key)
         except BackendError as err:
@@ -273,7 +293,12 @@ class ObjectCache(_CacheBase):
 
     def get_many(self, keys: Iterable[str], *, version: int | None = None) -> dict[str, Any]:
         """Return ``{key: value}`` for the keys present (one round trip)."""
-        return self._adapter.run(_verbs.get_many(self._at(version), keys))
+        ctx = self._at(version)
+        if self._hot is not None:
+            keys = list(keys)
+            for key in keys:
+                self._note(ctx.key(key))
+        return self._adapter.run(_verbs.get_many(ctx, keys))
 
     def set_many(
         self,
@@ -380,6 +405,14 @@ class ObjectCache(_CacheBase):
         options = Options(ttl, key, tags, stale_ttl, lock, cache_none, xfetch_beta)
         if self._local is None:
             run, send = self._adapter.run, self._adapter.execute_batch
+            hot = self._hot
+            if hot is not None:
+                read = send
+
+                def send(batch: Batch) -> list[Any]:  # the entry's read, counted
+                    self._note(batch.commands[0][1])
+                    return read(batch)
+
             return lambda fn: decorate(self._ctx, run, False, fn, options, send)
         return lambda fn: decorate(self._ctx, self._run, False, fn, options)
 
@@ -410,6 +443,7 @@ class AsyncObjectCache(_CacheBase):
         default_ttl: TTL = 300,
         on_error: OnError = "miss",
         local: LocalTier | None = None,
+        hot_keys: HotKeys | None = None,
     ) -> None:
         super().__init__(
             adapter,
@@ -422,6 +456,16 @@ class AsyncObjectCache(_CacheBase):
             local,
         )
         self._adapter = adapter
+        self._hot = hot_keys
+
+    async def _note(self, redis_key: Any) -> None:
+        """Count a read for the hot-keys board; flush the counts when due (fails open)."""
+        hot = self._hot
+        if hot is not None and hot.note(redis_key):
+            try:
+                await hot.aflush(self._adapter)
+            except BackendError as err:  # the counts of this interval are dropped
+                _log.debug("hot-keys flush failed: %s", err)
 
     async def _run(self, op: Op[T]) -> T:
         """Run ``op`` with its writes tracked (the decorator's runner with a local tier)."""
@@ -449,6 +493,8 @@ class AsyncObjectCache(_CacheBase):
                 return value
             return await self._adapter.run(_verbs.get(ctx, key, default))
         redis_key = ctx.key(key)
+        if self._hot is not None:
+            await self._note(redis_key)
         try:
             raw = await self._adapter.execute("GET", redis_key)
         except BackendError as err:
@@ -505,7 +551,12 @@ class AsyncObjectCache(_CacheBase):
 
     async def get_many(self, keys: Iterable[str], *, version: int | None = None) -> dict[str, Any]:
         """Return ``{key: value}`` for the keys present (one round trip)."""
-        return await self._adapter.run(_verbs.get_many(self._at(version), keys))
+        ctx = self._at(version)
+        if self._hot is not None:
+            keys = list(keys)
+            for key in keys:
+                await self._note(ctx.key(key))
+        return await self._adapter.run(_verbs.get_many(ctx, keys))
 
     async def set_many(
         self,
@@ -615,6 +666,13 @@ class AsyncObjectCache(_CacheBase):
         options = Options(ttl, key, tags, stale_ttl, lock, cache_none, xfetch_beta)
         if self._local is None:
             run, send = self._adapter.run, self._adapter.execute_batch
+            if self._hot is not None:
+                read = send
+
+                async def send(batch: Batch) -> list[Any]:  # the entry's read, counted
+                    await self._note(batch.commands[0][1])
+                    return await read(batch)
+
             return lambda fn: decorate(self._ctx, run, True, fn, options, send)
         return lambda fn: decorate(self._ctx, self._run, True, fn, options)
 
