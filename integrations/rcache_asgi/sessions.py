@@ -80,21 +80,23 @@ async def flush_session(scope: Scope) -> None:
     await session_store(scope).flush(scope["session"])
 
 
-def _cookie(scope: Scope, name: str, store: AsyncSessionStore) -> str | None:
-    """Return the session cookie's value: the first one that verifies, else the first."""
-    found: list[str] = []
-    prefix = name.encode("latin-1") + b"="
+def _session_id(scope: Scope, prefix: bytes, store: AsyncSessionStore) -> str | None:
+    """Return the id in the first session cookie that verifies (``prefix``: ``b"name="``).
+
+    Each cookie is checked once; the store then loads the id without checking it again.
+    """
     for key, value in scope.get("headers", ()):
-        if key.lower() != b"cookie":
+        if key != b"cookie" and key.lower() != b"cookie":
+            continue
+        if prefix not in value:
             continue
         for pair in value.split(b";"):
             pair = pair.strip()
-            if pair.startswith(prefix):
-                found.append(pair[len(prefix) :].strip(b'"').decode("latin-1"))
-    for candidate in found:  # a stale cookie on another path may come first
-        if store.load_id_from_cookie(candidate) is not None:
-            return candidate
-    return found[0] if found else None
+            if pair.startswith(prefix):  # a stale cookie on another path may come first
+                session_id = store.load_id_from_cookie(pair[len(prefix) :].strip(b'"'))
+                if session_id is not None:
+                    return session_id
+    return None
 
 
 def _with_session_headers(
@@ -136,6 +138,7 @@ class SessionMiddleware:
     def __init__(self, app: ASGIApp, store: AsyncSessionStore) -> None:
         self.app = app
         self.store = store
+        self._prefix = store.config.cookie_name.encode("latin-1") + b"="
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -148,7 +151,7 @@ class SessionMiddleware:
 
     async def _load(self, scope: Scope) -> Session:
         store = self.store
-        session = await store.load(_cookie(scope, store.config.cookie_name, store))
+        session = await store.load_verified(_session_id(scope, self._prefix, store))
         scope["session"] = session
         scope[STORE_SCOPE_KEY] = store
         return session

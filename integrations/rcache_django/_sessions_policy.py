@@ -1,4 +1,8 @@
-"""Pure helpers of the session engine: custom expiry, nested-change detection. No I/O.
+"""Pure helpers of the session engine: custom expiry. No I/O.
+
+(Changes made inside a value, ``request.session["cart"].append(1)``, are found by the
+core's :func:`rcache.sessions._ops.changed_in_place`, which compares each value with the
+bytes it was stored as: nothing is copied at load.)
 
 Custom expiry (``request.session.set_expiry(value)``) is stored by Django under the session
 key ``"_session_expiry"``; the engine maps it onto the Redis TTL of the session hash, which
@@ -19,21 +23,16 @@ negative, or past      the session is deleted when saved
 
 from __future__ import annotations
 
-import copy
 import math
 from datetime import datetime
 from typing import Any
 
 from rcache.ops import Command
-from rcache.sessions import Session
 
-__all__ = ["EXPIRY_KEY", "changed_in_place", "expiry_command", "snapshot"]
+__all__ = ["EXPIRY_KEY", "expiry_command"]
 
 #: Where Django's SessionBase.set_expiry() keeps a custom expiry.
 EXPIRY_KEY = "_session_expiry"
-
-_IMMUTABLE = (str, int, float, bool, bytes, type(None))
-_UNCOPYABLE = object()
 
 
 def _aware(moment: datetime) -> datetime:
@@ -81,42 +80,3 @@ def expiry_command(key: str, value: Any, now: datetime, idle_ms: int) -> Command
     if ms >= idle_ms and not isinstance(value, str | datetime):
         return None  # an idle timeout at least the configured one changes nothing
     return ("PEXPIRE", key, ms, "LT")
-
-
-def snapshot(session: Session) -> dict[str, Any]:
-    """Return deep copies of the mutable values of a freshly loaded session.
-
-    Immutable values cannot change in place and are not copied; a value that cannot be
-    copied is remembered as "unknown" (and written whenever the session is saved).
-    """
-    copies: dict[str, Any] = {}
-    for key, value in session.items():
-        if isinstance(value, _IMMUTABLE):
-            continue
-        try:
-            copies[key] = copy.deepcopy(value)
-        except Exception:  # any object may refuse to be copied
-            copies[key] = _UNCOPYABLE
-    return copies
-
-
-def changed_in_place(session: Session, copies: dict[str, Any]) -> list[str]:
-    """Return the keys whose value changed in place since :func:`snapshot`.
-
-    Keys already marked changed, and keys no longer in the session, are left out.
-    """
-    pending = session.changed_keys | session.deleted_keys
-    changed = []
-    for key, before in copies.items():
-        if key in pending or key not in session:
-            continue
-        if before is _UNCOPYABLE:
-            changed.append(key)
-            continue
-        try:
-            same = bool(session[key] == before)
-        except Exception:  # a value whose __eq__ fails: write it to be safe
-            same = False
-        if not same:
-            changed.append(key)
-    return changed

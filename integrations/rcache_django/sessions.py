@@ -44,13 +44,13 @@ recreates a session deleted meanwhile (``save()`` raises ``UpdateError``, which 
 middleware turns into ``SessionInterrupted``). A change inside a value
 (``request.session["cart"].append(1)``) counts when Django's idiom
 ``request.session.modified = True`` follows it: the engine compares the mutable values with
-copies taken at load. ``cycle_key()`` is the core's atomic rotation (the old key stops
-working at once); ``flush()`` deletes the stored session. ``create()`` and an explicit
-``save()`` store a session even when it is empty, as Django's API promises; the middleware
-never saves an empty new session, so bots do not fill Redis. The ``a*`` methods
-(``aload``, ``asave``, ``aexists``, ``acycle_key``, ...) are native asyncio, through an
-:class:`~rcache.sessions.AsyncSessionStore` of the running event loop; the blocking methods
-use a :class:`~rcache.sessions.SessionStore`. Both run the same plans.
+the bytes they were stored as (nothing is copied at load). ``cycle_key()`` is the core's
+atomic rotation (the old key stops working at once); ``flush()`` deletes the stored session.
+``create()`` and an explicit ``save()`` store a session even when it is empty, as Django's
+API promises; the middleware never saves an empty new session, so bots do not fill Redis.
+The ``a*`` methods (``aload``, ``asave``, ``aexists``, ``acycle_key``, ...) are native
+asyncio, through an :class:`~rcache.sessions.AsyncSessionStore` of the running event loop;
+the blocking methods use a :class:`~rcache.sessions.SessionStore`. Both run the same plans.
 
 Lifetimes. ``SESSION_COOKIE_AGE`` is the absolute lifetime: a session ends that long after
 its creation whatever the activity, which is also how long its cookie lives (rotation keeps
@@ -87,6 +87,9 @@ from django.contrib.sessions.backends.base import (  # type: ignore[import-untyp
     UpdateError,
 )
 from django.utils import timezone  # type: ignore[import-untyped, unused-ignore]
+from django.utils.module_loading import (  # type: ignore[import-untyped, unused-ignore]
+    import_string,
+)
 
 from rcache.ops import Batch, Op
 
@@ -103,12 +106,7 @@ from rcache.sessions import _ops as core_ops
 from rcache.sessions import _rotation as core_rotation
 from rcache.sessions._layout import Storage
 from rcache_django._sessions_middleware import SessionMiddleware
-from rcache_django._sessions_policy import (
-    EXPIRY_KEY,
-    changed_in_place,
-    expiry_command,
-    snapshot,
-)
+from rcache_django._sessions_policy import EXPIRY_KEY, expiry_command
 from rcache_django._sessions_stores import storage, stores
 
 __all__ = ["SessionMiddleware", "SessionStore"]
@@ -129,8 +127,16 @@ class SessionStore(SessionBase):  # type: ignore[misc, unused-ignore]
     _session_key: str | None  # SessionBase's validating property (8 characters or more)
 
     def __init__(self, session_key: str | None = None) -> None:
-        super().__init__(session_key)
-        self._copies: dict[str, Any] = {}
+        # SessionBase.__init__ without its import of SESSION_SERIALIZER on every request:
+        # values go through the store's codec (see the serializer property).
+        self._session_key = session_key
+        self.accessed = False
+        self.modified = False
+
+    @property
+    def serializer(self) -> Any:
+        """``SESSION_SERIALIZER``, for SessionBase's ``encode()`` and ``decode()`` only."""
+        return import_string(settings.SESSION_SERIALIZER)
 
     # -- driving the plans -------------------------------------------------------------------
 
@@ -146,14 +152,11 @@ class SessionStore(SessionBase):  # type: ignore[misc, unused-ignore]
 
     def _adopt(self, session: Session) -> Session:
         self._session_cache = session
-        self._copies = snapshot(session) if session.stored else {}
         return session
 
     def _cached(self) -> Session | None:
-        try:
-            return self._session_cache
-        except AttributeError:
-            return None
+        cached: Session | None = self.__dict__.get("_session_cache")
+        return cached
 
     # -- the session data --------------------------------------------------------------------
 
@@ -233,7 +236,6 @@ class SessionStore(SessionBase):  # type: ignore[misc, unused-ignore]
         # explicit save() of a new session promise a stored (possibly empty) one.
         yield from core_ops._create(st, session)
         self._session_key = cookie_value(session.id, st.config)
-        self._copies = snapshot(session)
         yield from self._expiry_plan(st, session)
 
     def _save_plan(self, st: Storage, must_create: bool) -> Op[None]:
@@ -247,13 +249,12 @@ class SessionStore(SessionBase):  # type: ignore[misc, unused-ignore]
             if must_create and session.stored:
                 raise CreateError
             if self.modified:
-                for key in changed_in_place(session, self._copies):
+                for key in core_ops.changed_in_place(st, session):
                     session.mark_modified(key)
             status = yield from core_ops.save(st, session)
             if status is SaveStatus.GONE:
                 raise UpdateError
             if status is not SaveStatus.UNCHANGED:
-                self._copies = snapshot(session)
                 yield from self._expiry_plan(st, session)
             return
         if session.gone:

@@ -102,6 +102,9 @@ class RCacheSession(SessionMixin):
     def __getitem__(self, key: str) -> Any:
         return self.rcache_session[key]
 
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.rcache_session.get(key, default)
+
     def __setitem__(self, key: str, value: Any) -> None:
         self.rcache_session[key] = value
 

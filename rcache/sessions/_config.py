@@ -13,6 +13,7 @@ from itsdangerous import Signer
 
 from rcache.codecs import Codec
 from rcache.errors import ConfigurationError
+from rcache.sessions._signing import CookieKey
 from rcache.ttl import to_milliseconds
 
 __all__ = ["SessionConfig"]
@@ -72,6 +73,7 @@ class SessionConfig:
     idle_ms: int = field(init=False, repr=False, compare=False)
     absolute_ms: int = field(init=False, repr=False, compare=False)
     signer: Signer = field(init=False, repr=False, compare=False)
+    cookie_keys: tuple[CookieKey, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         keys = self.secret_keys
@@ -114,11 +116,13 @@ class SessionConfig:
             if not ms:
                 raise ConfigurationError(f"{name} must be more than 0 seconds")
             object.__setattr__(self, attr, ms)
+        secrets = [k.encode() if isinstance(k, str) else k for k in keys]
         # itsdangerous signs with its *last* key and tries every key: give it oldest first.
         signer = Signer(
-            [k.encode() if isinstance(k, str) else k for k in reversed(keys)],
-            salt=SIGNING_SALT,
-            key_derivation="hmac",
-            digest_method=hashlib.sha256,
+            secrets[::-1], salt=SIGNING_SALT, key_derivation="hmac", digest_method=hashlib.sha256
         )
         object.__setattr__(self, "signer", signer)
+        # The same keys, newest first, derived once here rather than on every cookie check:
+        # rcache.sessions._cookies signs and verifies with them (the signer's format).
+        salt = SIGNING_SALT.encode()
+        object.__setattr__(self, "cookie_keys", tuple(CookieKey(k, salt) for k in secrets))

@@ -10,17 +10,17 @@ The three framework integrations call these so they send the same cookies::
         response.headers.append("Vary", "Cookie")
 
 The cookie value is ``<id>.<signature>``: the id (43 URL-safe characters) signed with
-HMAC-SHA256 (itsdangerous, salt ``"rcache.session"``) by the newest of
-``config.secret_keys`` and checked against all of them. A cookie is sent only when it
+HMAC-SHA256 (itsdangerous's format: key derived by HMAC with salt ``"rcache.session"``,
+signature in unpadded URL-safe base64) by the newest of ``config.secret_keys`` and checked
+against all of them. A cookie is sent only when it
 changes (a new session was stored, the id was rotated, the session was flushed), not on
 every response, so pages that merely read the session stay cacheable by the browser.
 """
 
 from __future__ import annotations
 
+import hmac
 import re
-
-from itsdangerous import BadSignature
 
 from rcache.sessions._config import SessionConfig
 from rcache.sessions._session import Session
@@ -35,6 +35,10 @@ __all__ = [
 
 _SESSION_ID = re.compile(rb"[A-Za-z0-9_-]{43}")
 _EXPIRED = "Thu, 01 Jan 1970 00:00:00 GMT"
+# <id>.<signature>: 43 characters, a dot, then 32 bytes of HMAC-SHA256 in unpadded base64.
+_ID_LENGTH = 43
+_COOKIE_LENGTH = _ID_LENGTH + 1 + 43
+_DOT = ord(".")
 
 
 def load_id_from_cookie(value: str | bytes | None, config: SessionConfig) -> str | None:
@@ -43,6 +47,9 @@ def load_id_from_cookie(value: str | bytes | None, config: SessionConfig) -> str
     Never raises: a missing, empty, oversized (more than ``config.max_cookie_bytes``),
     malformed, tampered or wrongly signed value (a key no longer in ``secret_keys``) all
     give None, and the caller starts a new session without asking Redis.
+
+    The check is itsdangerous's (``config.signer``) with the keys derived once per config
+    and the shape checked first: only the canonical form this module writes verifies.
     """
     if isinstance(value, str):
         if not value.isascii():
@@ -52,20 +59,22 @@ def load_id_from_cookie(value: str | bytes | None, config: SessionConfig) -> str
         raw = value
     else:
         return None
-    if not raw or len(raw) > config.max_cookie_bytes:
+    if len(raw) != _COOKIE_LENGTH or len(raw) > config.max_cookie_bytes or raw[_ID_LENGTH] != _DOT:
         return None
-    try:
-        session_id = config.signer.unsign(raw)
-    except BadSignature:
-        return None
+    session_id = raw[:_ID_LENGTH]
     if _SESSION_ID.fullmatch(session_id) is None:
         return None
-    return session_id.decode("ascii")
+    sent = raw[_ID_LENGTH + 1 :]
+    for key in config.cookie_keys:  # newest first: the usual match costs one HMAC
+        if hmac.compare_digest(key.signature(session_id), sent):
+            return session_id.decode("ascii")
+    return None
 
 
 def cookie_value(session_id: str, config: SessionConfig) -> str:
     """Return the signed cookie value for ``session_id`` (signed by the newest key)."""
-    return config.signer.sign(session_id).decode("ascii")
+    raw = session_id.encode("utf-8")
+    return f"{session_id}.{config.cookie_keys[0].signature(raw).decode('ascii')}"
 
 
 def should_set_cookie(session: Session) -> bool:

@@ -15,6 +15,7 @@ no session key can ever be read or written as a meta field.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass, field
 
@@ -41,6 +42,9 @@ META_TOKEN = b"\x00token"
 META_USER = b"\x00user"
 
 _NUL = b"\x00"
+#: Session ids: 256 random bits in URL-safe base64 (see rcache.sessions._session).
+ID_LENGTH = 43
+_ID = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 def field_name(key: str) -> bytes:
@@ -100,6 +104,15 @@ class Storage:
     users: KeySpace
     cluster: bool = False
     load_failures: LoadFailureLog = field(default_factory=LoadFailureLog, compare=False)
+    _id_head: str | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # KeySpace.key keeps a session id (43 URL-safe characters) as it is behind its head,
+        # unless the key would be too long: checked once here, so key() can skip KeySpace.
+        sample = "A" * (ID_LENGTH - 3) + "_-0"
+        full = self.sessions.key(sample)
+        head = full.removesuffix(sample) if full.endswith(sample) else None
+        object.__setattr__(self, "_id_head", head)
 
     @classmethod
     def build(cls, config: SessionConfig, key_prefix: str = "", cluster: bool = False) -> Storage:
@@ -110,6 +123,9 @@ class Storage:
 
     def key(self, session_id: str) -> str:
         """Return the Redis key of the session hash of ``session_id``."""
+        head = self._id_head
+        if head is not None and len(session_id) == ID_LENGTH and _ID.fullmatch(session_id):
+            return head + session_id  # what KeySpace.key gives a session id
         return self.sessions.key(session_id)
 
     def user_key(self, user_id: str) -> str:

@@ -43,6 +43,7 @@ from rcache.sessions._session import Session, new_session_id
 __all__ = [
     "NEW_ID_ATTEMPTS",
     "SaveStatus",
+    "changed_in_place",
     "index_commands",
     "load",
     "refuse_degraded",
@@ -53,6 +54,8 @@ __all__ = [
 
 LOAD = Script.from_package("rcache.sessions", "load.lua")
 SAVE = Script.from_package("rcache.sessions", "save.lua")
+
+_NUL = b"\x00"  # the first byte of a meta field (or of an escaped key)
 
 NEW_ID_ATTEMPTS = 3  # a taken id is a 2**-256 event; three in a row means a bug
 
@@ -82,8 +85,9 @@ def load(st: Storage, session_id: str | None) -> Op[Session]:
     if session_id is None:
         return Session()
     cfg = st.config
+    command = ("EVALSHA", LOAD.sha, 1, st.key(session_id), cfg.idle_ms, cfg.absolute_ms)
     try:
-        (reply,) = yield Batch([LOAD([st.key(session_id)], [cfg.idle_ms, cfg.absolute_ms])])
+        (reply,) = yield Batch((command,))
     except BackendError as err:
         if cfg.on_load_error == "raise":
             raise
@@ -92,37 +96,75 @@ def load(st: Storage, session_id: str | None) -> Op[Session]:
         stand_in._stored = True  # it may exist: a flush must still delete it
         stand_in._degraded = err
         return stand_in
-    st.load_failures.succeeded()
+    if st.load_failures._failing:  # the end of an outage (one attribute read otherwise)
+        st.load_failures.succeeded()
     if reply is None:
         return Session()
     return _from_reply(st, session_id, reply)
 
 
 def _from_reply(st: Storage, session_id: str, reply: list[Any]) -> Session:
+    """Build the session from load.lua's reply: field/value pairs, then the ms left."""
     session = Session(session_id)
     session._is_new = False
     session._stored = True
-    session._lifetime_left_ms = int(reply[0])
+    session._lifetime_left_ms = int(reply[-1])
+    data = session._data
+    stored = session._raw
     decode = st.config.codec.decode
     unreadable = 0
-    for i in range(1, len(reply) - 1, 2):
-        name, raw = reply[i], reply[i + 1]
-        key = key_of_field(name)
-        if key is None:
-            if name == META_USER:
-                session._user_id = raw.decode("utf-8", "surrogatepass")
-            elif name == META_TOKEN:
-                session._token = raw.decode("ascii", "replace")
-            continue
+    pairs = iter(reply)
+    for name, raw in zip(pairs, pairs, strict=False):  # leaves out the last item (ms left)
+        if name[:1] == _NUL:
+            key = key_of_field(name)
+            if key is None:
+                if name == META_USER:
+                    session._user_id = raw.decode("utf-8", "surrogatepass")
+                elif name == META_TOKEN:
+                    session._token = raw.decode("ascii", "replace")
+                continue
+        else:
+            key = name.decode("utf-8", "surrogatepass")
         try:
-            session._data[key] = decode(raw)
+            data[key] = decode(raw)
         except DecodeError:
             unreadable += 1  # left in Redis untouched unless this request sets the key
             continue
-        session._sizes[key] = len(name) + len(raw)
+        stored[key] = raw
     if unreadable:
         logger.warning("ignored %d unreadable value(s) of a session", unreadable)
     return session
+
+
+_IMMUTABLE = frozenset({str, int, float, bool, bytes, type(None)})
+
+
+def changed_in_place(st: Storage, session: Session) -> list[str]:
+    """Return the keys whose value changed in place since the load or the last save.
+
+    ``session["cart"].append(1)`` changes the value without telling the session; this finds
+    such keys by encoding each stored mutable value again and comparing with the bytes it
+    was stored as (and, when those differ, by comparing the stored value decoded anew, so a
+    value that merely encodes differently is not rewritten). Keys already changed or
+    deleted are left out; values of immutable types are skipped. A value that cannot be
+    compared counts as changed (its save then writes it, or raises if it cannot be encoded).
+    """
+    codec = st.config.codec
+    data, dirty = session._data, session._dirty
+    changed = []
+    for key, raw in session._raw.items():
+        if key in dirty or key not in data:
+            continue
+        value = data[key]
+        if type(value) in _IMMUTABLE:
+            continue
+        try:
+            if codec.encode(value) == raw or bool(codec.decode(raw) == value):
+                continue
+        except Exception:  # any value may fail to encode or to compare
+            pass
+        changed.append(key)
+    return changed
 
 
 # -- save --------------------------------------------------------------------------------------
@@ -161,39 +203,52 @@ def refuse_degraded(session: Session, verb: str) -> NoReturn:
     ) from session._degraded
 
 
-def _encode(st: Storage, session: Session, keys: set[str]) -> tuple[list[bytes], list[bytes]]:
-    """Return (field/value pairs to set, fields to delete); check the resulting size."""
+def _encode(
+    st: Storage, session: Session, keys: set[str]
+) -> tuple[list[bytes], list[bytes], dict[str, bytes]]:
+    """Return (field/value pairs to set, fields to delete, {key: bytes} written).
+
+    Raises SessionTooLarge when the stored session would exceed ``max_session_bytes``.
+    """
     encode = st.config.codec.encode
+    data = session._data
     pairs: list[bytes] = []
     deletes: list[bytes] = []
-    sizes = dict(session._sizes)
-    for key in sorted(keys):
+    written: dict[str, bytes] = {}
+    for key in sorted(keys) if len(keys) > 1 else keys:
         name = field_name(key)
-        if key in session._data:
-            raw = encode(session._data[key])
+        if key in data:
+            raw = encode(data[key])
             pairs += (name, raw)
-            sizes[key] = len(name) + len(raw)
+            written[key] = raw
         else:
             deletes.append(name)
-            sizes.pop(key, None)
-    size = sum(sizes.values())
+    # Field name plus value per key; a field name is the key itself unless the key is
+    # not ASCII or starts with NUL (see field_name).
+    size = 0
+    for key, raw in session._raw.items():
+        if key not in keys:
+            plain = key.isascii() and key[:1] != "\x00"
+            size += len(raw) + (len(key) if plain else len(field_name(key)))
+    for key, raw in written.items():
+        plain = key.isascii() and key[:1] != "\x00"
+        size += len(raw) + (len(key) if plain else len(field_name(key)))
     if session._user_id is not None:
         size += len(META_USER) + len(utf8(session._user_id))
     if size > st.config.max_session_bytes:
         raise SessionTooLarge(size, st.config.max_session_bytes)
-    return pairs, deletes
+    return pairs, deletes, written
 
 
-def _commit(session: Session, pairs: list[bytes], deletes: list[bytes], keys: set[str]) -> None:
-    """Record a successful write: the keys are clean and their stored sizes known."""
-    for i in range(0, len(pairs), 2):
-        key = key_of_field(pairs[i])
-        if key is not None:
-            session._sizes[key] = len(pairs[i]) + len(pairs[i + 1])
-    for name in deletes:
-        key = key_of_field(name)
-        if key is not None:
-            session._sizes.pop(key, None)
+def _commit(session: Session, written: dict[str, bytes], keys: set[str]) -> None:
+    """Record a successful write: the keys are clean and their stored bytes known."""
+    stored = session._raw
+    for key in keys:
+        raw = written.get(key)
+        if raw is None:
+            stored.pop(key, None)
+        else:
+            stored[key] = raw
     session._dirty -= keys
 
 
@@ -217,7 +272,7 @@ def index_commands(
 def _create(st: Storage, session: Session) -> Op[SaveStatus]:
     cfg = st.config
     keys = set(session._data)
-    pairs, _ = _encode(st, session, keys)
+    pairs, _, written = _encode(st, session, keys)
     user = session._user_id
     meta = [] if user is None else [META_USER, utf8(user)]
     token = secrets.token_urlsafe(12)
@@ -233,8 +288,8 @@ def _create(st: Storage, session: Session) -> Op[SaveStatus]:
             session._token = token
             session._lifetime_left_ms = cfg.absolute_ms
             session._user_dirty = False
-            session._sizes.clear()
-            _commit(session, pairs, [], keys)
+            session._raw.clear()
+            _commit(session, written, keys)
             session._dirty.clear()
             return SaveStatus.CREATED
         session._id = new_session_id()  # 'collision': another session owns this id
@@ -249,11 +304,24 @@ def write_changes(
 ) -> Op[SaveStatus]:
     """Write ``keys`` (and a new user: ``(user, previous user)``) to a stored session."""
     cfg = st.config
-    pairs, deletes = _encode(st, session, keys)
-    meta = [] if user_change is None else [META_USER, utf8(user_change[0])]
-    n = len(pairs) // 2 + len(meta) // 2
-    args = ["update", cfg.idle_ms, cfg.absolute_ms, "", n, *pairs, *meta, *deletes]
-    cmds: list[Command] = [SAVE([st.key(session.id)], args)]
+    pairs, deletes, written = _encode(st, session, keys)
+    if user_change is not None:
+        pairs += (META_USER, utf8(user_change[0]))
+    cmds: list[Command] = [
+        (
+            "EVALSHA",
+            SAVE.sha,
+            1,
+            st.key(session.id),
+            "update",
+            cfg.idle_ms,
+            cfg.absolute_ms,
+            "",
+            len(pairs) // 2,
+            *pairs,
+            *deletes,
+        )
+    ]
     if user_change is not None:
         cmds += index_commands(st, session.id, *user_change)
     replies = yield Batch(cmds, idempotent=True)
@@ -261,5 +329,5 @@ def write_changes(
         session._gone = True
         session._stored = False
         return SaveStatus.GONE
-    _commit(session, pairs, deletes, keys)
+    _commit(session, written, keys)
     return SaveStatus.SAVED

@@ -51,8 +51,8 @@ class Session(MutableMapping[str, Any]):
         "_id",
         "_is_new",
         "_lifetime_left_ms",
+        "_raw",
         "_rotated",
-        "_sizes",
         "_stored",
         "_token",
         "_user_dirty",
@@ -67,7 +67,9 @@ class Session(MutableMapping[str, Any]):
         self._id = session_id if session_id is not None else new_session_id()
         self._data: dict[str, Any] = {}
         self._dirty: set[str] = set()
-        self._sizes: dict[str, int] = {}
+        # The stored bytes of each key, as of the load or the last save (for the size limit
+        # and to tell a value changed in place from an unchanged one).
+        self._raw: dict[str, bytes] = {}
         self._accessed = False
         self._is_new = True
         self._stored = False
@@ -109,6 +111,11 @@ class Session(MutableMapping[str, Any]):
     def __contains__(self, key: object) -> bool:
         self._accessed = True
         return key in self._data
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return the value of ``key``, or ``default`` when it is not in the session."""
+        self._accessed = True
+        return self._data.get(key, default)
 
     def clear(self) -> None:
         """Remove every key (each is deleted from the stored session at the next save)."""
@@ -208,7 +215,7 @@ class Session(MutableMapping[str, Any]):
         self._id = new_session_id()
         self._data.clear()
         self._dirty.clear()
-        self._sizes.clear()
+        self._raw.clear()
         self._is_new = True
         self._stored = False
         self._user_id = None
@@ -222,7 +229,7 @@ class Session(MutableMapping[str, Any]):
         """Keep the data but become a new, unstored session with a fresh id."""
         self._id = new_session_id()
         self._dirty = set(self._data)
-        self._sizes.clear()
+        self._raw.clear()
         self._is_new = True
         self._stored = False
         self._user_dirty = self._user_id is not None

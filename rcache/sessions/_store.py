@@ -20,6 +20,11 @@ from rcache.sessions._session import Session
 __all__ = ["AsyncSessionStore", "SessionStore"]
 
 
+def _unchanged(session: Session) -> bool:
+    """Whether a save has nothing to do (what ``_ops.save`` finds without a round trip)."""
+    return not session._dirty and not session._user_dirty and not session._gone
+
+
 class _StoreBase:
     """What both stores share: the configuration, the key layout and the cookie helpers."""
 
@@ -92,8 +97,18 @@ class SessionStore(_StoreBase):
         session_id = load_id_from_cookie(cookie_value, self.config)
         return self.adapter.run(_ops.load(self._storage, session_id))
 
+    def load_verified(self, session_id: str | None) -> Session:
+        """Return the session ``session_id``, an id :meth:`load_id_from_cookie` returned.
+
+        For glue that checked the cookie already (to pick one among several): :meth:`load`
+        without checking the signature a second time. None gives a new session.
+        """
+        return self.adapter.run(_ops.load(self._storage, session_id))
+
     def save(self, session: Session) -> SaveStatus:
         """Write what changed (see :func:`rcache.sessions._ops.save`); raise on failure."""
+        if _unchanged(session):
+            return SaveStatus.UNCHANGED
         return self.adapter.run(_ops.save(self._storage, session))
 
     def rotate(self, session: Session) -> None:
@@ -146,8 +161,14 @@ class AsyncSessionStore(_StoreBase):
         session_id = load_id_from_cookie(cookie_value, self.config)
         return await self.adapter.run(_ops.load(self._storage, session_id))
 
+    async def load_verified(self, session_id: str | None) -> Session:
+        """Return the session ``session_id``, an id :meth:`load_id_from_cookie` returned."""
+        return await self.adapter.run(_ops.load(self._storage, session_id))
+
     async def save(self, session: Session) -> SaveStatus:
         """Write what changed; raise on failure."""
+        if _unchanged(session):
+            return SaveStatus.UNCHANGED
         return await self.adapter.run(_ops.save(self._storage, session))
 
     async def rotate(self, session: Session) -> None:

@@ -1,7 +1,7 @@
 -- Write the changed fields of a session in one round trip; never resurrect a deleted one.
 --
 -- KEYS[1]  the session hash
--- ARGV[1]  'create' (a new session) or 'update' (one that was loaded)
+-- ARGV[1]  'update' (a session that was loaded) or 'create' (a new session)
 -- ARGV[2]  idle timeout (ms)      ARGV[3]  absolute lifetime (ms)
 -- ARGV[4]  creation token: a random value stored with a new session, so a retried
 --          'create' recognises its own earlier write instead of reporting a collision
@@ -12,51 +12,58 @@
 -- written) or 'collision' (a 'create' found another session under this id).
 -- Setting fixed values and deleting fields can be applied twice with the same result, so
 -- the adapter may retry this call after a lost connection.
--- The meta field names must match rcache/sessions/_ops.py.
+-- The meta field names must match rcache/sessions/_layout.py.
 local key = KEYS[1]
+-- Arithmetic converts the strings itself (cheaper than tonumber() and math.floor()).
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local us = t[2] + 0
+local now = t[1] * 1000 + (us - us % 1000) / 1000
 local created
-if ARGV[1] == 'create' then
+local update = ARGV[1] == 'update'
+if update then
+  created = redis.call('HGET', key, '\0created')
+  if not created then
+    return 'gone'
+  end
+else
   local token = redis.call('HGET', key, '\0token')
   if token then
     if token ~= ARGV[4] then
       return 'collision'
     end
-    created = tonumber(redis.call('HGET', key, '\0created'))
+    created = redis.call('HGET', key, '\0created')
   elseif redis.call('EXISTS', key) == 1 then
     return 'collision'
   else
     created = now
-    redis.call('HSET', key, '\0created', string.format('%d', now), '\0token', ARGV[4])
-  end
-else
-  created = tonumber(redis.call('HGET', key, '\0created'))
-  if not created then
-    return 'gone'
+    redis.call('HSET', key, '\0created', now, '\0token', ARGV[4])
   end
 end
-local left = created + tonumber(ARGV[3]) - now
+local left = created + ARGV[3] - now
 if left <= 0 then
   redis.call('DEL', key)
   return 'gone'
 end
--- unpack() is bounded by the Lua stack: send long argument lists in chunks.
+-- unpack() is bounded by the Lua stack: long argument lists go in chunks.
 local first = 6
-local last = 5 + 2 * tonumber(ARGV[5])
+local last = 5 + 2 * ARGV[5]
 while first <= last do
   local stop = math.min(first + 999, last)
   redis.call('HSET', key, unpack(ARGV, first, stop))
   first = stop + 1
 end
-first = last + 1
-while first <= #ARGV do
-  local stop = math.min(first + 999, #ARGV)
+local count = #ARGV
+while first <= count do
+  local stop = math.min(first + 999, count)
   redis.call('HDEL', key, unpack(ARGV, first, stop))
   first = stop + 1
 end
-redis.call('PEXPIRE', key, string.format('%d', math.min(left, tonumber(ARGV[2]))))
-if ARGV[1] == 'create' then
-  return 'created'
+if left < ARGV[2] + 0 then
+  redis.call('PEXPIRE', key, left)
+else
+  redis.call('PEXPIRE', key, ARGV[2])  -- as sent: no number to format
 end
-return 'saved'
+if update then
+  return 'saved'
+end
+return 'created'

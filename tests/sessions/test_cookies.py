@@ -83,6 +83,52 @@ def test_tampered_cookies_give_none() -> None:
     assert load_id_from_cookie(good + "x", CONFIG) is None
 
 
+@pytest.mark.parametrize("keys", [["k-new", "k-old"], [b"\x00" * 100, "short"], ["x" * 64]])
+def test_cookies_are_itsdangerous_signatures_byte_for_byte(keys: list[str | bytes]) -> None:
+    # The format of every cookie already out there: itsdangerous, oldest key last to sign.
+    import hashlib
+
+    from itsdangerous import Signer
+
+    secrets = [k.encode() if isinstance(k, str) else k for k in keys]
+    config = SessionConfig(secret_keys=keys)
+    sid = Session().id
+    for i in range(len(secrets)):
+        signer = Signer(
+            secrets[i:][::-1],
+            salt="rcache.session",
+            key_derivation="hmac",
+            digest_method=hashlib.sha256,
+        )
+        signed = signer.sign(sid).decode()
+        assert load_id_from_cookie(signed, config) == sid  # every key verifies
+        if i == 0:
+            assert cookie_value(sid, config) == signed  # the newest signs, as before
+            assert signer.unsign(cookie_value(sid, config)) == sid.encode()
+
+
+def test_only_the_canonical_signature_verifies() -> None:
+    good = cookie_value(Session().id, CONFIG)
+    sid, sig = good.split(".")
+    for odd in (good + "=", f"{sid}.{sig}==", f"{sid}.{sig[:20]}!{sig[20:]}", f"{sid}..{sig}"):
+        assert load_id_from_cookie(odd, CONFIG) is None
+
+
+@pytest.mark.parametrize("length", [1, 31, 32, 64, 65, 200])
+def test_cookie_keys_are_hmac_of_the_derived_key(length: int) -> None:
+    import hashlib
+    import hmac
+
+    from rcache.sessions._signing import CookieKey
+
+    secret = bytes(range(length % 256)) * (length // 256) + bytes(range(length % 256))
+    key = CookieKey(secret, b"salt")
+    derived = hmac.digest(secret, b"salt", "sha256")
+    for value in (b"", b"x", bytes(range(256)) * 3):
+        assert key.mac(value) == hmac.new(derived, value, hashlib.sha256).digest()
+    assert "salt" not in repr(key) and repr(secret) not in repr(key)
+
+
 def test_a_signed_value_that_is_not_a_session_id_gives_none() -> None:
     for odd in ("short", "a" * 44, "../../etc" + "a" * 34):
         assert load_id_from_cookie(cookie_value(odd, CONFIG), CONFIG) is None

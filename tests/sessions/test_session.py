@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from rcache.sessions import Session, new_session_id
-from rcache.sessions._layout import META_CREATED, META_TOKEN, META_USER, field_name, key_of_field
+from rcache.sessions import Session, SessionConfig, new_session_id
+from rcache.sessions._layout import (
+    META_CREATED,
+    META_TOKEN,
+    META_USER,
+    Storage,
+    field_name,
+    key_of_field,
+)
 
 
 def loaded(data: dict[str, object]) -> Session:
@@ -96,6 +103,24 @@ def test_field_names_round_trip_and_never_look_like_meta(key: str) -> None:
     name = field_name(key)
     assert key_of_field(name) == key
     assert name not in (META_CREATED, META_TOKEN, META_USER)
+
+
+@pytest.mark.parametrize(
+    ("key_prefix", "prefix"),
+    [
+        ("", "session"),
+        ("app:", "s"),
+        ("", "p" * 150),
+        ("x" * 120, "y" * 30),
+        ("x" * 120, "y" * 35),
+        ("app-1:", "se.ss"),
+    ],
+)
+def test_session_keys_are_what_the_key_space_gives(key_prefix: str, prefix: str) -> None:
+    # Storage.key takes a shortcut for session ids: it must give KeySpace.key's answer.
+    storage = Storage.build(SessionConfig(secret_keys=["k"], prefix=prefix), key_prefix)
+    for session_id in [new_session_id() for _ in range(20)] + ["-" * 43, "_" * 43, "x", "a b"]:
+        assert storage.key(session_id) == storage.sessions.key(session_id)
 
 
 def test_meta_fields_are_not_session_keys() -> None:

@@ -21,10 +21,11 @@ from rcache.sessions import (
     should_set_cookie,
     vary_cookie,
 )
+from rcache.sessions._cookies import load_id_from_cookie
 from rcache.sessions._layout import META_CREATED, META_USER
-from rcache.sessions._ops import SAVE
+from rcache.sessions._ops import SAVE, changed_in_place
 
-LOAD_COMMANDS = {"evalsha": 1, "hget": 1, "time": 1, "pexpire": 1, "hgetall": 1}
+LOAD_COMMANDS = {"evalsha": 1, "hgetall": 1, "time": 1, "pexpire": 1}
 UPDATE_COMMANDS = {"evalsha": 1, "time": 1, "hget": 1, "hset": 1, "pexpire": 1}
 CREATE_COMMANDS = {"evalsha": 1, "time": 1, "hget": 1, "exists": 1, "hset": 2, "pexpire": 1}
 
@@ -183,6 +184,46 @@ def test_a_nested_change_is_saved_once_marked(
     assert store.load(cookie)["cart"] == [1, 2]
 
 
+def test_changes_in_place_are_found_against_the_stored_bytes(
+    make_store: Any, redis_url: str, raw: redis.Redis
+) -> None:
+    store = make_store(redis_url)
+    _, cookie = create(store, cart=[1], prefs={"a": {"b": 1}}, name="x", n=1, spaced=[2])
+    codec = store.config.codec
+    header = codec.encode([0])[:1]
+    spaced = header + b"[ 2 ]"  # the same value, encoded otherwise (another writer)
+    assert codec.decode(spaced) == [2] and codec.encode([2]) != spaced
+    raw.hset(store.key(load_id_from_cookie(cookie, store.config) or ""), "spaced", spaced)
+    session = store.load(cookie)
+    assert changed_in_place(store.storage, session) == []
+    session["cart"].append(2)
+    session["prefs"]["a"]["b"] = 2
+    session["spaced"].sort()  # changes nothing
+    session["name"] = "y"  # assigned: a save writes it anyway
+    assert sorted(changed_in_place(store.storage, session)) == ["cart", "prefs"]
+    for key in changed_in_place(store.storage, session):
+        session.mark_modified(key)
+    assert store.save(session) == SaveStatus.SAVED
+    assert changed_in_place(store.storage, session) == []  # the saved bytes are the new base
+    session["cart"].append(3)
+    assert changed_in_place(store.storage, session) == ["cart"]
+    again = store.load(cookie)
+    assert again["cart"] == [1, 2] and again["prefs"] == {"a": {"b": 2}} and again["name"] == "y"
+
+
+def test_load_verified_takes_an_id_checked_already(make_store: Any, redis_url: str) -> None:
+    store = make_store(redis_url)
+    session, cookie = create(store, a=1)
+    session_id = store.load_id_from_cookie(cookie)
+    assert session_id == session.id
+    assert dict(store.load_verified(session_id)) == {"a": 1}
+    assert store.round_trips == 2
+    fresh = store.load_verified(None)
+    assert fresh.is_new and store.round_trips == 2
+    unknown = store.load_verified(new_session_id())
+    assert unknown.is_new and not unknown.stored  # never adopted
+
+
 def test_a_save_after_logout_does_not_resurrect(
     make_store: Any, redis_url: str, raw: redis.Redis
 ) -> None:
@@ -271,6 +312,29 @@ def test_the_size_limit_is_checked_before_writing(
     del loaded["a"]
     assert store.save(loaded) == SaveStatus.SAVED  # room again once "a" goes
     assert dict(store.load(cookie)) == {"b": "z" * 100}
+
+
+def test_the_size_counts_stored_field_names_and_values_exactly(
+    make_store: Any, redis_url: str, raw: redis.Redis
+) -> None:
+    data = {"é": "x" * 10, "\x00x": 1, "a": [1], "": "e"}
+    roomy = make_store(redis_url)
+    session, cookie = create(roomy, **data)
+    fields = raw.hgetall(roomy.key(session.id))
+    exact = sum(
+        len(k) + len(v)
+        for k, v in fields.items()
+        if not k.startswith(b"\x00") or k.startswith(b"\x00\x00")
+    )
+    tight = make_store(redis_url, max_session_bytes=exact)
+    loaded = tight.load(cookie)
+    assert dict(loaded) == data
+    loaded["a"] = [1]  # the same size: fits exactly
+    assert tight.save(loaded) == SaveStatus.SAVED
+    loaded["a"] = [1, 2]  # two bytes more
+    with pytest.raises(SessionTooLarge) as info:
+        tight.save(loaded)
+    assert info.value.size == exact + 2
 
 
 def test_an_unencodable_value_raises_before_writing(
