@@ -18,17 +18,20 @@ from rcache.pages.options import PageOptions
 
 __all__ = [
     "CONFIG_PREFIX",
+    "EARLY_HITS_KEY",
     "PageOptions",
     "cache_from_config",
     "flask_response",
     "page_request",
     "page_response",
+    "wsgi_answer",
 ]
 
 CONFIG_PREFIX = "RCACHE_PAGES_"
 _POLICY_FIELDS = tuple(f.name for f in fields(PageCachePolicy))
 _CACHE_FIELDS = ("prefix", "on_error", "lock_timeout", "wait_timeout")
-_OWN_KEYS = ("URL", "OPTIONS", "CACHE_ALL_VIEWS")
+_OWN_KEYS = ("URL", "OPTIONS", "CACHE_ALL_VIEWS", "EARLY_HITS")
+EARLY_HITS_KEY = CONFIG_PREFIX + "EARLY_HITS"
 # werkzeug's own choice when it rebuilds a URL (get_current_url): the same keys as url_for
 _PATH_SAFE = "!$&'()*+,/:;=@%"
 
@@ -121,3 +124,27 @@ def flask_response(
     if "content-type" not in out.headers:  # a 304: werkzeug added its default
         del response.headers["Content-Type"]
     return response
+
+
+_status_lines: dict[int, str] = {}
+#: Fields werkzeug rewrites on the way out (IRIs to URIs): such answers go through it.
+_REWRITTEN = ("location", "content-location")
+
+
+def wsgi_answer(out: Response, start_response: Any) -> list[bytes] | None:
+    """Send ``out`` through ``start_response`` as werkzeug would; None if it must do it.
+
+    A 1xx, 204 or 304 answer, or one with ``Location`` or ``Content-Location``, is left to
+    werkzeug (it adjusts those); any other is sent with its fields as they are (the cache
+    set ``Content-Length``).
+    """
+    status = out.status
+    headers = out.headers
+    if status < 200 or status in (204, 304) or any(name in headers for name in _REWRITTEN):
+        return None
+    line = _status_lines.get(status)
+    if line is None:
+        line = _status_lines[status] = FlaskResponse(status=status).status
+    start_response(line, headers.to_list())
+    body = out.body
+    return [body] if body else []

@@ -34,6 +34,8 @@ Config keys read by :meth:`PageCache.init_app`:
   ``LOCK_TIMEOUT``, ``WAIT_TIMEOUT``.
 - ``RCACHE_PAGES_CACHE_ALL_VIEWS`` (default True): False caches only views decorated with
   :meth:`PageCache.cached`.
+- ``RCACHE_PAGES_EARLY_HITS`` (default True): answer hits before Flask builds its request
+  (see "Early hits" below); False always goes through the hooks.
 
 How a request goes. A ``before_request`` hook looks it up (one Redis round trip for a hit,
 with or without ``Vary``) and returns the cached page, which skips the view. Otherwise the
@@ -42,6 +44,17 @@ stored: not ``Set-Cookie``, ``private``, ``no-store``, ``Authorization`` request
 users...). A streamed response (``response.is_streamed``: a generator, ``send_file``) passes
 through untouched and is never stored. Every response says how it was answered in
 ``X-Cache``.
+
+Early hits. ``init_app`` also wraps ``app.wsgi_app``: once the hooks have looked a URL up
+(so its route and view are known to be cached), the wrapper looks later requests for that
+URL up before Flask builds a request context, and answers a hit with the stored fields and
+body directly. Nothing Flask would have done is skipped: the wrapper only answers when the
+app has no ``before_request``, ``after_request`` or URL value preprocessor besides the
+cache's own, no ``request_started``/``request_finished`` receivers, the default response
+class, no ``is_authenticated`` function (or ``CACHE_AUTHENTICATED``), and the request
+carries no session cookie; and when the URL was learned from a request whose fields no
+WSGI middleware inside the wrapper had changed. Anything else (a miss, a 304, a redirect)
+goes on through Flask with the lookup already made, so it still costs one lookup.
 
 Sessions. Flask saves the session after the ``after_request`` hooks, so the hook looks at
 it itself: a page whose request changed the session (a flashed message, a cart) is not
@@ -67,20 +80,22 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar, overload
 
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, request, request_finished, request_started, session
 from flask import Response as FlaskResponse
 from flask.globals import request_ctx
 from werkzeug.exceptions import HTTPException
 
-from rcache.pages import LookupResult
+from rcache.pages import Headers, LookupResult
 from rcache.pages import PageCache as CorePageCache
 from rcache.pages import Request as PageRequest
 from rcache_flask._pages_http import (
+    EARLY_HITS_KEY,
     PageOptions,
     cache_from_config,
     flask_response,
     page_request,
     page_response,
+    wsgi_answer,
 )
 
 __all__ = ["PageCache", "PageOptions"]
@@ -89,6 +104,21 @@ V = TypeVar("V", bound=Callable[..., Any])
 
 _EXTENSION = "rcache_pages"
 _ENVIRON_KEY = "rcache.pages"
+#: The lookup the WSGI wrapper made, for the hook: ``(where, page request, result)``.
+_EARLY_KEY = "rcache.pages.early"
+#: What the hook looked up, for the wrapper to learn: ``(where, page request)``.
+_LEARN_KEY = "rcache.pages.learn"
+_WHERE_KEYS = (
+    "REQUEST_METHOD",
+    "wsgi.url_scheme",
+    "HTTP_HOST",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "SCRIPT_NAME",
+    "PATH_INFO",
+    "QUERY_STRING",
+)
+_LEARNED_SIZE = 4096
 #: The attribute a decorated view carries its :class:`PageOptions` in.
 OPTIONS_ATTR = "rcache_page_options"
 _DEFAULT_OPTIONS = PageOptions()
@@ -99,6 +129,7 @@ class _AppState:
     cache: CorePageCache
     cache_all_views: bool
     owned: bool
+    early_hits: bool = True
 
 
 @dataclass(slots=True)
@@ -140,10 +171,16 @@ class PageCache:
         else:
             cache, cache_all = cache_from_config(app)
             state = _AppState(cache, cache_all, owned=True)
+        state.early_hits = bool(app.config.get(EARLY_HITS_KEY, True))
         app.extensions[_EXTENSION] = state
-        app.before_request(self._before_request)
-        app.after_request(self._after_request)
+        before, after = self._before_request, self._after_request
+        app.before_request(before)
+        app.after_request(after)
         app.teardown_request(self._teardown_request)
+        if state.early_hits:
+            app.wsgi_app = _EarlyHits(  # type: ignore[method-assign]
+                app, app.wsgi_app, state, before, after, self._is_authenticated is not None
+            )
 
     # -- the cache of an app ---------------------------------------------------------------
 
@@ -258,8 +295,17 @@ class PageCache:
             and self._is_authenticated is not None
             and bool(self._is_authenticated())
         )
-        page = page_request(request, authenticated=authenticated)
-        result = cache.lookup(page)
+        environ = request.environ
+        early = environ.pop(_EARLY_KEY, None)
+        if early is not None and early[0] == _where(environ):
+            page, result = early[1], early[2]
+        else:
+            if early is not None:  # something changed the request: give the lease back
+                cache.recover(early[1], early[2])
+            page = page_request(request, authenticated=authenticated)
+            if state.early_hits and not authenticated:
+                environ[_LEARN_KEY] = (_where(environ), page)
+            result = cache.lookup(page)
         pending = _Pending(cache, page, result, options)
         request.environ[_ENVIRON_KEY] = pending
         if result.response is None:
@@ -288,6 +334,109 @@ class PageCache:
         pending.done = True
         out = pending.cache.recover(pending.page, pending.result)
         return None if out is None else flask_response(out)
+
+
+def _where(environ: dict[str, Any]) -> tuple[Any, ...]:
+    """Return what a request's URL (and so its route) is made of, as the server gave it."""
+    return tuple([environ.get(key) for key in _WHERE_KEYS])
+
+
+def _only(funcs: dict[Any, list[Any]], own: Any) -> bool:
+    """Return whether ``funcs`` (an app's hooks by blueprint) hold ``own`` and nothing else."""
+    for scope, registered in funcs.items():
+        if registered and (scope is not None or registered != [own]):
+            return False
+    return True
+
+
+class _EarlyHits:
+    """The WSGI wrapper that answers hits before Flask builds a request (see the docs).
+
+    It knows a URL (``where``) once the hooks looked it up without a change to the request
+    fields on the way, and keeps the page request the hooks built for it (scheme, host and
+    path as Flask reads them), with this request's header fields.
+    """
+
+    def __init__(
+        self,
+        app: Flask,
+        wsgi_app: Callable[[dict[str, Any], Any], Any],
+        state: _AppState,
+        before: Any,
+        after: Any,
+        has_user: bool,
+    ) -> None:
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self.state = state
+        self.before = before
+        self.after = after
+        self.has_user = has_user
+        self.learned: dict[tuple[Any, ...], PageRequest] = {}
+
+    def _plain_app(self) -> bool:
+        """Return whether Flask would do nothing to a hit besides sending it."""
+        app = self.app
+        return (
+            app.response_class is FlaskResponse
+            and not (self.has_user and not self.state.cache.policy.cache_authenticated)
+            and _only(app.before_request_funcs, self.before)
+            and _only(app.after_request_funcs, self.after)
+            and _only(app.url_value_preprocessors, None)
+            and not request_started.receivers
+            and not request_finished.receivers
+        )
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        where = _where(environ)
+        known = self.learned.get(where)
+        if known is not None and self._plain_app():
+            cookie = environ.get("HTTP_COOKIE")
+            if not cookie or self.app.config["SESSION_COOKIE_NAME"] + "=" not in cookie:
+                return self._early(where, known, environ, start_response)
+        return self._through(where, environ, start_response)
+
+    def _through(self, where: tuple[Any, ...], environ: dict[str, Any], start_response: Any) -> Any:
+        """Call the app; learn the URL if the hooks looked it up as the server gave it."""
+        before = None if where in self.learned else Headers.from_environ(environ)
+        try:
+            return self.wsgi_app(environ, start_response)
+        finally:
+            early = environ.pop(_EARLY_KEY, None)
+            if early is not None:  # the hook never took it: give the lease back
+                self.state.cache.recover(early[1], early[2])
+            seen = environ.pop(_LEARN_KEY, None)
+            if before is not None and seen is not None and seen[0] == where:
+                page: PageRequest = seen[1]
+                if page.headers == before:
+                    learned = self.learned
+                    if len(learned) >= _LEARNED_SIZE:
+                        learned.clear()
+                    learned[where] = page
+
+    def _early(
+        self,
+        where: tuple[Any, ...],
+        known: PageRequest,
+        environ: dict[str, Any],
+        start_response: Any,
+    ) -> Any:
+        page = PageRequest(
+            known.method,
+            known.scheme,
+            known.host,
+            known.path,
+            known.query_string,
+            Headers.from_environ(environ),
+        )
+        result = self.state.cache.lookup(page)
+        out = result.response
+        if out is not None:
+            sent = wsgi_answer(out, start_response)
+            if sent is not None:
+                return sent
+        environ[_EARLY_KEY] = (where, page, result)
+        return self._through(where, environ, start_response)
 
 
 def _mark(response: FlaskResponse, pending: _Pending | None, tag_header: str) -> FlaskResponse:

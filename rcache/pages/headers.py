@@ -45,14 +45,18 @@ class Headers:
         ``HTTP_ACCEPT_LANGUAGE`` becomes ``accept-language`` (names come lowercased), and
         ``CONTENT_TYPE`` / ``CONTENT_LENGTH`` are fields when not empty, as PEP 3333 says.
         """
-        fields: list[tuple[str, str]] = []
+        items: list[tuple[str, str]] = []
+        keys: list[str] = []
+        names = _ENVIRON_NAMES
         for key, value in environ.items():
-            if key[:5] == "HTTP_":
-                if key not in _NOT_HEADERS:
-                    fields.append((key[5:].lower().replace("_", "-"), value))
-            elif key in _CONTENT_KEYS and value:
-                fields.append((_CONTENT_KEYS[key], value))
-        return cls(fields)
+            name = names.get(key, "")
+            if name == "":
+                name = _environ_name(key)
+            if name is None or (not value and key[:5] != "HTTP_"):
+                continue  # not a field, or an empty CONTENT_TYPE / CONTENT_LENGTH
+            items.append((name, value.strip(" \t")))
+            keys.append(name)
+        return cls._trusted(tuple(items), tuple(keys))
 
     @classmethod
     def _trusted(cls, items: tuple[tuple[str, str], ...], keys: tuple[str, ...]) -> Headers:
@@ -153,3 +157,19 @@ class Headers:
 
     def __repr__(self) -> str:
         return f"Headers({list(self._items)!r})"
+
+
+_ENVIRON_NAMES: dict[str, str | None] = {}
+
+
+def _environ_name(key: str) -> str | None:
+    """Return the field name of an environ key, None if not a field (remembered)."""
+    name: str | None = None
+    if key[:5] == "HTTP_":
+        if key not in _NOT_HEADERS:
+            name = key[5:].lower().replace("_", "-")
+    elif key in _CONTENT_KEYS:
+        name = _CONTENT_KEYS[key]
+    if len(_ENVIRON_NAMES) < 4096:
+        _ENVIRON_NAMES[key] = name
+    return name
