@@ -5,8 +5,9 @@ Load and save live here; rotate, flush and delete in ``_rotation``; the per-user
 pipelined send to every node it touches):
 
 ============================  ==========================================================
-load                          0 without a valid cookie; else 1 (load.lua: HGETALL and the
-                              sliding PEXPIRE, or DEL once past the absolute lifetime)
+load                          0 without a valid cookie; else 1 (HGETALL and the sliding
+                              PEXPIRE, pipelined; a DEL after it once past the absolute
+                              lifetime)
 save                          0 when nothing changed or the new session is empty; else 1
                               (save.lua, plus the user index when a user was set)
 set_user                      0 on a session not stored yet (written by its save); else 1
@@ -16,21 +17,27 @@ flush, delete                 1 (0 for flush of a session that is not stored)
 sessions_for, revoke_all      2 (sessions_for: 3 when it drops stale index entries)
 ============================  ==========================================================
 
-Time: the scripts read the server's clock (TIME), so every app server agrees on when a
-session started and ends, whatever their own clocks say.
+Time: a session's creation time is the server's clock (TIME in save.lua). The absolute
+deadline is checked against the app server's clock at the load (as Django checks its own
+session expiry), so a clock off by a few seconds ends a session that much early or late;
+the same deadline, carried on the monotonic clock, caps the TTL a save sets. The idle
+timeout is Redis's own TTL.
 """
 
 from __future__ import annotations
 
 import enum
 import secrets
-from typing import Any, NoReturn
+from collections.abc import Iterable
+from time import monotonic, time_ns
+from typing import NoReturn
 
 from rcache.errors import BackendError, DecodeError, RCacheError
 from rcache.ops import Batch, Command, Op
 from rcache.scripts import Script
 from rcache.sessions._errors import SessionTooLarge, SessionUnavailable
 from rcache.sessions._layout import (
+    META_CREATED,
     META_TOKEN,
     META_USER,
     Storage,
@@ -52,7 +59,6 @@ __all__ = [
     "write_changes",
 ]
 
-LOAD = Script.from_package("rcache.sessions", "load.lua")
 SAVE = Script.from_package("rcache.sessions", "save.lua")
 
 _NUL = b"\x00"  # the first byte of a meta field (or of an escaped key)
@@ -85,9 +91,13 @@ def load(st: Storage, session_id: str | None) -> Op[Session]:
     if session_id is None:
         return Session()
     cfg = st.config
-    command = ("EVALSHA", LOAD.sha, 1, st.key(session_id), cfg.idle_ms, cfg.absolute_ms)
+    key = st.key(session_id)
+    # Plain commands, no script: the sliding PEXPIRE is a no-op on a missing key (nothing is
+    # brought back). The absolute deadline is checked here, on this process's clock.
+    commands = (("HGETALL", key), ("PEXPIRE", key, min(cfg.idle_ms, cfg.absolute_ms)))
+    sent = monotonic()  # before the round trip: the deadline on this clock errs early
     try:
-        (reply,) = yield Batch((command,))
+        fields, _ = yield Batch(commands)
     except BackendError as err:
         if cfg.on_load_error == "raise":
             raise
@@ -98,27 +108,50 @@ def load(st: Storage, session_id: str | None) -> Op[Session]:
         return stand_in
     if st.load_failures._failing:  # the end of an outage (one attribute read otherwise)
         st.load_failures.succeeded()
-    if reply is None:
+    if not fields:
         return Session()
-    return _from_reply(st, session_id, reply)
+    session = _from_fields(st, session_id, fields)
+    created = session._lifetime_left_ms
+    if created is None:  # not a session hash (no creation time): never served
+        return Session()
+    left = created + cfg.absolute_ms - time_ns() // 1_000_000
+    if left <= 0:
+        # Past its absolute lifetime: never served. Deleting it is housekeeping (its key
+        # would expire within the idle timeout anyway), so a failure here is ignored.
+        try:
+            yield Batch((("DEL", key),))
+        except BackendError:
+            pass
+        return Session()
+    session._lifetime_left_ms = left
+    session._deadline = sent + left / 1000
+    return session
 
 
-def _from_reply(st: Storage, session_id: str, reply: list[Any]) -> Session:
-    """Build the session from load.lua's reply: field/value pairs, then the ms left."""
+def _from_fields(st: Storage, session_id: str, fields: list[bytes] | dict[bytes, bytes]) -> Session:
+    """Build the session from its hash (HGETALL's field/value pairs; a dict on Cluster).
+
+    Leaves the creation time (ms, server clock) in ``_lifetime_left_ms``, None without one.
+    """
     session = Session(session_id)
     session._is_new = False
     session._stored = True
-    session._lifetime_left_ms = int(reply[-1])
     data = session._data
     stored = session._raw
     decode = st.config.codec.decode
     unreadable = 0
-    pairs = iter(reply)
-    for name, raw in zip(pairs, pairs, strict=False):  # leaves out the last item (ms left)
+    if type(fields) is dict:
+        items: Iterable[tuple[bytes, bytes]] = fields.items()
+    else:
+        pairs = iter(fields)
+        items = zip(pairs, pairs, strict=False)
+    for name, raw in items:
         if name[:1] == _NUL:
             key = key_of_field(name)
             if key is None:
-                if name == META_USER:
+                if name == META_CREATED:
+                    session._lifetime_left_ms = int(raw)
+                elif name == META_USER:
                     session._user_id = raw.decode("utf-8", "surrogatepass")
                 elif name == META_TOKEN:
                     session._token = raw.decode("ascii", "replace")
@@ -281,12 +314,14 @@ def _create(st: Storage, session: Session) -> Op[SaveStatus]:
         cmds: list[Command] = [SAVE([st.key(session.id)], [*args, *pairs, *meta])]
         if user is not None:
             cmds += index_commands(st, session.id, user, None)
+        sent = monotonic()  # before the server reads its clock: the deadline errs early
         # Idempotent: a retried create finds its own token and writes the same values again.
         replies = yield Batch(cmds, idempotent=True)
         if replies[0] == b"created":
             session._stored = True
             session._token = token
             session._lifetime_left_ms = cfg.absolute_ms
+            session._deadline = sent + cfg.absolute_ms / 1000
             session._user_dirty = False
             session._raw.clear()
             _commit(session, written, keys)
@@ -307,20 +342,20 @@ def write_changes(
     pairs, deletes, written = _encode(st, session, keys)
     if user_change is not None:
         pairs += (META_USER, utf8(user_change[0]))
+    key = st.key(session.id)
+    # The TTL: the idle timeout, capped by the absolute deadline learnt at the load (the
+    # server's clock then, this process's monotonic clock since).
+    ttl = min(cfg.idle_ms, cfg.absolute_ms)
+    if session._deadline is not None:
+        left = int((session._deadline - monotonic()) * 1000)
+        if left <= 0:  # past its absolute lifetime: delete, never write
+            yield Batch((("DEL", key),), idempotent=True)
+            session._gone = True
+            session._stored = False
+            return SaveStatus.GONE
+        ttl = min(ttl, left)
     cmds: list[Command] = [
-        (
-            "EVALSHA",
-            SAVE.sha,
-            1,
-            st.key(session.id),
-            "update",
-            cfg.idle_ms,
-            cfg.absolute_ms,
-            "",
-            len(pairs) // 2,
-            *pairs,
-            *deletes,
-        )
+        ("EVALSHA", SAVE.sha, 1, key, "update", ttl, "", "", len(pairs) // 2, *pairs, *deletes)
     ]
     if user_change is not None:
         cmds += index_commands(st, session.id, *user_change)

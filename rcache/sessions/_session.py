@@ -44,6 +44,7 @@ class Session(MutableMapping[str, Any]):
     __slots__ = (
         "_accessed",
         "_data",
+        "_deadline",
         "_degraded",
         "_dirty",
         "_flushed",
@@ -77,6 +78,9 @@ class Session(MutableMapping[str, Any]):
         self._user_dirty = False
         self._token: str | None = None
         self._lifetime_left_ms: int | None = None
+        # The end of the absolute lifetime on this process's monotonic clock (seconds), an
+        # estimate on the early side; None for a session not stored.
+        self._deadline: float | None = None
         self._rotated = False
         self._flushed = False
         self._gone = False
@@ -222,6 +226,7 @@ class Session(MutableMapping[str, Any]):
         self._user_dirty = False
         self._token = None
         self._lifetime_left_ms = None
+        self._deadline = None
         self._gone = False
         self._degraded = None
 
@@ -235,3 +240,4 @@ class Session(MutableMapping[str, Any]):
         self._user_dirty = self._user_id is not None
         self._token = None
         self._lifetime_left_ms = None
+        self._deadline = None

@@ -8,9 +8,11 @@ by checking the meta field of every member.
 
 from __future__ import annotations
 
+from time import time_ns
+
 from rcache.ops import Batch, Command, Op
 from rcache.scripts import Script
-from rcache.sessions._layout import META_USER, Storage
+from rcache.sessions._layout import META_CREATED, META_USER, Storage
 from rcache.sessions._ops import SaveStatus, refuse_degraded, utf8, write_changes
 from rcache.sessions._session import Session
 
@@ -55,8 +57,8 @@ def _user_text(user_id: str | int) -> str:
 def sessions_for(st: Storage, user_id: str | int) -> Op[list[str]]:
     """Return the ids of ``user_id``'s live sessions, sorted; drop stale index entries.
 
-    A session counts when it exists and still records this user (a flushed or re-assigned
-    session does not).
+    A session counts when it exists, still records this user (a flushed or re-assigned
+    session does not) and is within its absolute lifetime.
     """
     uid = _user_text(user_id)
     ukey = st.user_key(uid)
@@ -64,9 +66,16 @@ def sessions_for(st: Storage, user_id: str | int) -> Op[list[str]]:
     ids = sorted(m.decode("ascii", "replace") for m in members)
     if not ids:
         return []
-    owners = yield Batch([("HGET", st.key(i), META_USER) for i in ids])
+    metas = yield Batch([("HMGET", st.key(i), META_USER, META_CREATED) for i in ids])
     want = utf8(uid)
-    live = [i for i, owner in zip(ids, owners, strict=True) if owner == want]
+    # A session past its absolute lifetime may outlive it in Redis (by up to the idle
+    # timeout) but is never served: it does not count (the same clock as the load's).
+    born_after = time_ns() // 1_000_000 - st.config.absolute_ms
+    live = [
+        i
+        for i, (owner, created) in zip(ids, metas, strict=True)
+        if owner == want and created is not None and int(created) > born_after
+    ]
     stale = sorted(set(ids) - set(live))
     if stale:
         yield Batch([("SREM", ukey, *stale)])

@@ -2,9 +2,11 @@
 --
 -- KEYS[1]  the session hash
 -- ARGV[1]  'update' (a session that was loaded) or 'create' (a new session)
--- ARGV[2]  idle timeout (ms)      ARGV[3]  absolute lifetime (ms)
--- ARGV[4]  creation token: a random value stored with a new session, so a retried
---          'create' recognises its own earlier write instead of reporting a collision
+-- ARGV[2]  'update': the TTL to set (ms), the idle timeout capped by the absolute deadline
+--          the client learnt at the load; 'create': the idle timeout (ms)
+-- ARGV[3]  absolute lifetime (ms; 'create' only)
+-- ARGV[4]  creation token ('create' only): a random value stored with a new session, so a
+--          retried 'create' recognises its own earlier write instead of reporting a collision
 -- ARGV[5]  n, the number of field/value pairs to set; then the n pairs; then the
 --          fields to delete
 --
@@ -14,18 +16,20 @@
 -- the adapter may retry this call after a lost connection.
 -- The meta field names must match rcache/sessions/_layout.py.
 local key = KEYS[1]
--- Arithmetic converts the strings itself (cheaper than tonumber() and math.floor()).
-local t = redis.call('TIME')
-local us = t[2] + 0
-local now = t[1] * 1000 + (us - us % 1000) / 1000
-local created
+local ttl = ARGV[2]
 local update = ARGV[1] == 'update'
 if update then
-  created = redis.call('HGET', key, '\0created')
-  if not created then
+  -- A hash without its creation time is not a session (load never serves one).
+  if redis.call('HEXISTS', key, '\0created') == 0 then
     return 'gone'
   end
 else
+  -- Times come from the server's clock (TIME), as in every other writer of '\0created'.
+  -- Arithmetic converts the strings itself (cheaper than tonumber() and math.floor()).
+  local t = redis.call('TIME')
+  local us = t[2] + 0
+  local now = t[1] * 1000 + (us - us % 1000) / 1000
+  local created
   local token = redis.call('HGET', key, '\0token')
   if token then
     if token ~= ARGV[4] then
@@ -38,11 +42,14 @@ else
     created = now
     redis.call('HSET', key, '\0created', now, '\0token', ARGV[4])
   end
-end
-local left = created + ARGV[3] - now
-if left <= 0 then
-  redis.call('DEL', key)
-  return 'gone'
+  local left = created + ARGV[3] - now
+  if left <= 0 then
+    redis.call('DEL', key)
+    return 'gone'
+  end
+  if left < ttl + 0 then
+    ttl = left
+  end
 end
 -- unpack() is bounded by the Lua stack: long argument lists go in chunks.
 local first = 6
@@ -58,11 +65,7 @@ while first <= count do
   redis.call('HDEL', key, unpack(ARGV, first, stop))
   first = stop + 1
 end
-if left < ARGV[2] + 0 then
-  redis.call('PEXPIRE', key, left)
-else
-  redis.call('PEXPIRE', key, ARGV[2])  -- as sent: no number to format
-end
+redis.call('PEXPIRE', key, ttl)
 if update then
   return 'saved'
 end

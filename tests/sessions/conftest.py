@@ -14,7 +14,7 @@ from rcache.adapter import AsyncRedisAdapter, RedisAdapter
 from rcache.ops import Batch, Op
 from rcache.sessions import AsyncSessionStore, SessionConfig, SessionStore
 from rcache.sessions._layout import Storage
-from rcache.sessions._ops import LOAD, SAVE
+from rcache.sessions._ops import SAVE
 from rcache.sessions._rotation import ROTATE
 from rcache.sessions._users import REVOKE
 
@@ -22,7 +22,7 @@ SECRET = "test-secret-key-0123456789abcdef"
 #: Loaded into the server with every store (not through the adapter, so not counted): a
 #: first call on a new server otherwise costs a second round trip (NOSCRIPT, then the
 #: source), and round-trip counts would depend on which test ran first.
-SCRIPTS = (LOAD, SAVE, ROTATE, REVOKE)
+SCRIPTS = (SAVE, ROTATE, REVOKE)
 
 
 class Store:

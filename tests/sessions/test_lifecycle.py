@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import redis
@@ -172,6 +173,20 @@ def test_sessions_for_drops_dead_entries(make_store: Any, redis_url: str, raw: r
     raw.sadd(store.user_key("42"), "stale-entry")
     assert store.sessions_for(42) == [kept.id]
     assert raw.smembers(store.user_key("42")) == {kept.id.encode()}
+
+
+def test_sessions_for_leaves_out_a_session_past_its_absolute_lifetime(
+    make_store: Any, redis_url: str, raw: redis.Redis
+) -> None:
+    store = make_store(redis_url, idle_timeout=100, absolute_lifetime=60)
+    ended, cookie = create(store, user=42, a=1)
+    live, _ = create(store, user=42, a=2)
+    # Loaded a second before its deadline: the key's TTL slid to the idle timeout, longer
+    # than the session has left.
+    raw.hset(store.key(ended.id), META_CREATED, str(time.time_ns() // 1_000_000 - 60_000))
+    assert store.sessions_for(42) == [live.id]
+    assert store.load(cookie).is_new  # never served either (and deleted by that load)
+    assert not raw.exists(store.key(ended.id))
 
 
 def test_revoke_all_logs_a_user_out_everywhere(

@@ -25,8 +25,8 @@ from rcache.sessions._cookies import load_id_from_cookie
 from rcache.sessions._layout import META_CREATED, META_USER
 from rcache.sessions._ops import SAVE, changed_in_place
 
-LOAD_COMMANDS = {"evalsha": 1, "hgetall": 1, "time": 1, "pexpire": 1}
-UPDATE_COMMANDS = {"evalsha": 1, "time": 1, "hget": 1, "hset": 1, "pexpire": 1}
+LOAD_COMMANDS = {"hgetall": 1, "pexpire": 1}  # plain commands, no script
+UPDATE_COMMANDS = {"evalsha": 1, "hexists": 1, "hset": 1, "pexpire": 1}
 CREATE_COMMANDS = {"evalsha": 1, "time": 1, "hget": 1, "exists": 1, "hset": 2, "pexpire": 1}
 
 
@@ -267,9 +267,14 @@ def test_the_absolute_lifetime_caps_the_expiry(
     assert store.save(loaded) == SaveStatus.SAVED
     assert raw.pttl(key) <= 3000
 
-    # Started 2 s ago with a 3 s lifetime: 1 s left, whatever the idle timeout says.
+    # Started 2 s ago with a 3 s lifetime: 1 s left, whatever the idle timeout says. The
+    # load slides the key's TTL to the idle timeout; the session is served 1 s more only,
+    # and a save caps the TTL again.
     raw.hset(key, META_CREATED, str(server_time_ms(raw) - 2000))
-    store.load(cookie)
+    loaded = store.load(cookie)
+    assert loaded.lifetime_left is not None and 0 < loaded.lifetime_left <= 1
+    loaded["c"] = 3
+    assert store.save(loaded) == SaveStatus.SAVED
     assert 0 < raw.pttl(key) <= 1000
 
     # Past its deadline: the load deletes it (and a save would not write it back).
@@ -282,14 +287,42 @@ def test_the_absolute_lifetime_caps_the_expiry(
 def test_a_save_past_the_deadline_deletes_instead(
     make_store: Any, redis_url: str, raw: redis.Redis
 ) -> None:
-    store = make_store(redis_url, idle_timeout=100, absolute_lifetime=3)
+    store = make_store(redis_url, idle_timeout=100, absolute_lifetime=1)
     session, cookie = create(store, a=1)
     loaded = store.load(cookie)
     key = store.key(session.id)
-    raw.hset(key, META_CREATED, str(server_time_ms(raw) - 3001))
+    raw.pexpire(key, 60_000)  # the key outlives the deadline: the save must notice it
+    time.sleep(1.05)
     loaded["a"] = 2
     assert store.save(loaded) == SaveStatus.GONE
     assert not raw.exists(key)
+
+
+def test_a_save_checks_the_deadline_the_load_learnt(
+    make_store: Any, redis_url: str, raw: redis.Redis
+) -> None:
+    store = make_store(redis_url, idle_timeout=100, absolute_lifetime=60)
+    session, cookie = create(store, a=1)
+    key = store.key(session.id)
+    raw.hset(key, META_CREATED, str(server_time_ms(raw) - 59_000))  # 1 s left
+    loaded = store.load(cookie)
+    loaded["a"] = 2
+    assert store.save(loaded) == SaveStatus.SAVED
+    assert 0 < raw.pttl(key) <= 1000  # the TTL stops at the absolute deadline
+
+
+def test_a_hash_without_its_creation_time_is_neither_served_nor_written(
+    make_store: Any, redis_url: str, raw: redis.Redis
+) -> None:
+    store = make_store(redis_url)
+    session, cookie = create(store, a=1)
+    loaded = store.load(cookie)
+    key = store.key(session.id)
+    raw.hdel(key, META_CREATED)
+    assert store.load(cookie).is_new
+    loaded["a"] = 2
+    assert store.save(loaded) == SaveStatus.GONE
+    assert raw.hget(key, "a") != store.config.codec.encode(2)
 
 
 def test_the_size_limit_is_checked_before_writing(
