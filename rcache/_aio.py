@@ -109,6 +109,9 @@ _POLL_MASK: Final = select.POLLIN | getattr(select, "POLLRDHUP", 0)
 
 
 def _pack(args: Any) -> bytes:
+    first = args[0]
+    if type(first) is str and " " in first:  # "CONFIG GET": two words, as redis-py sends it
+        args = (*first.split(), *args[1:])
     try:
         return _PACK(args)
     except TypeError:

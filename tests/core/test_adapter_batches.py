@@ -15,7 +15,13 @@ import pytest
 import redis
 
 from rcache.adapter import RedisAdapter
-from rcache.errors import BackendError, BackendTimeout, BackendUnavailable, ConfigurationError
+from rcache.errors import (
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    ConfigurationError,
+    RCacheError,
+)
 from rcache.ops import Batch
 from rcache.scripts import Script
 
@@ -201,3 +207,24 @@ def test_sentinel_batches_are_sent_directly(
         True,
         b"v",
     ]
+
+
+def test_commands_are_packed_as_redis_py_packs_them(make_runner: Any, redis_server: Any) -> None:
+    """Floats, big ints, memoryviews, multi-word command names; bool and None refused."""
+    runner = make_runner(redis_server.url)
+    key = f"pack:{runner.kind}"
+    runner.execute("SET", key, 0.1)
+    assert runner.execute("GET", key) == b"0.1"
+    runner.execute("SET", key, memoryview(b"mv"))
+    assert runner.execute("GET", key) == b"mv"
+    runner.execute("SET", key, bytearray(b"ba"))
+    assert runner.execute("GET", key) == b"ba"
+    runner.execute("SET", key, 10**30)
+    assert runner.execute("GET", key) == b"1" + b"0" * 30
+    assert runner.execute("CONFIG GET", "maxmemory-policy")  # split into two words
+    replies = runner.batch(Batch([("CONFIG GET", "maxmemory-policy"), ("GET", key)]))
+    assert replies[1] == b"1" + b"0" * 30
+    for bad in (True, None):
+        with pytest.raises(RCacheError):
+            runner.execute("SET", key, bad)
+    assert runner.execute("PING") in (True, b"PONG")  # the connection is still in step
