@@ -36,7 +36,7 @@ __all__ = ["SETTING", "PagesConfig", "caches", "load_config"]
 #: The setting the caches are built from.
 SETTING = "RCACHE_PAGES"
 
-_TOP_LEVEL = frozenset({"URL", "OPTIONS", "CACHE_ALL_VIEWS"})
+_TOP_LEVEL = frozenset({"URL", "OPTIONS", "CACHE_ALL_VIEWS", "EARLY_HITS"})
 _POLICY_FIELDS = frozenset(f.name for f in fields(PageCachePolicy))
 _CACHE_FIELDS = frozenset({"prefix", "on_error", "lock_timeout", "wait_timeout"})
 _REDIS_FIELDS = frozenset(f.name for f in fields(RedisSettings))
@@ -50,6 +50,7 @@ class PagesConfig:
     policy: PageCachePolicy
     cache_options: Mapping[str, Any]
     cache_all_views: bool
+    early_hits: bool = True
 
 
 def _policy(options: Mapping[str, Any]) -> PageCachePolicy:
@@ -88,6 +89,7 @@ def load_config() -> PagesConfig:
             policy=_policy({k: v for k, v in options.items() if k in _POLICY_FIELDS}),
             cache_options={k: v for k, v in options.items() if k in _CACHE_FIELDS},
             cache_all_views=bool(conf.get("CACHE_ALL_VIEWS", True)),
+            early_hits=bool(conf.get("EARLY_HITS", True)),
         )
     except (ConfigurationError, TypeError) as exc:
         raise ImproperlyConfigured(f"RCACHE_PAGES: {exc}") from exc

@@ -10,6 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import (  # type: ignore[import-untyped, unused-ignore]
+    SuspiciousOperation,
+)
+
 from rcache.pages import AsyncPageCache, LookupResult, PageCache, Request
 from rcache.pages.options import PageOptions
 from rcache_django._pages_config import caches
@@ -17,6 +21,7 @@ from rcache_django._pages_http import (
     ais_authenticated,
     arender,
     django_response,
+    early_response,
     is_authenticated,
     mark_bypass,
     page_request,
@@ -32,10 +37,13 @@ __all__ = [
     "alookup",
     "arecover",
     "astore",
+    "early_lookup",
+    "aearly_lookup",
     "finish_unlooked",
     "lookup",
     "recover",
     "store",
+    "take_over",
 ]
 
 
@@ -78,6 +86,52 @@ async def alookup(request: Any, options: PageOptions) -> tuple[Pending, Any]:
         return pending, None
     pending.done = True
     return pending, django_response(result.response)
+
+
+def early_lookup(request: Any) -> tuple[Pending | None, Any]:
+    """Look up a request before Django resolves its URL (an anonymous one, see
+    :mod:`rcache_django._pages_early`); return its state and the response to send, or None.
+
+    No response for a miss and for answers the normal path finishes (stale, a 304...):
+    ``process_view`` then takes the state over, so the request still costs one lookup.
+    """
+    try:
+        page = page_request(request, authenticated=False)
+    except SuspiciousOperation:  # a host not allowed: the normal path says so
+        return None, None
+    cache = caches.sync()
+    result = cache.lookup(page)
+    return _early(Pending(cache, page, result, DEFAULT_OPTIONS))
+
+
+async def aearly_lookup(request: Any) -> tuple[Pending | None, Any]:
+    """:func:`early_lookup` on the running event loop's cache."""
+    try:
+        page = page_request(request, authenticated=False)
+    except SuspiciousOperation:
+        return None, None
+    cache = await caches.async_()
+    result = await cache.lookup(page)
+    return _early(Pending(cache, page, result, DEFAULT_OPTIONS))
+
+
+def _early(pending: Pending) -> tuple[Pending, Any]:
+    """Return ``pending`` and the response for a fresh hit; None for any other answer."""
+    result = pending.result
+    out = result.response
+    if out is None or result.x_cache != "HIT":
+        return pending, None
+    return pending, early_response(out)
+
+
+def take_over(pending: Pending, options: PageOptions) -> tuple[Pending, Any]:
+    """Return what :func:`lookup` would have for the request ``pending`` looked up early."""
+    pending.options = options
+    out = pending.result.response
+    if out is None:
+        return pending, None
+    pending.done = True
+    return pending, django_response(out)
 
 
 def store(request: Any, response: Any, pending: Pending) -> Any:

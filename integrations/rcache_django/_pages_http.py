@@ -36,6 +36,7 @@ from rcache.pages import Headers, Request, Response
 __all__ = [
     "arender",
     "django_response",
+    "early_response",
     "is_authenticated",
     "ais_authenticated",
     "mark_bypass",
@@ -159,6 +160,18 @@ def django_response(out: Response, original: Any = None, sent: bytes | None = No
     if _SET_COOKIE in out.headers:
         response.cookies = original.cookies
     return response
+
+
+def early_response(out: Response) -> Any:
+    """Return the Django response for a hit answered before the middleware below runs.
+
+    None for a 1xx, 204 or 304 answer, or one without ``Content-Length``, which
+    ``CommonMiddleware`` would complete: those take the normal path.
+    """
+    status = out.status
+    if status < 200 or status in (204, 304) or "content-length" not in out.headers:
+        return None
+    return django_response(out)
 
 
 def _grouped(headers: Headers) -> dict[str, str]:

@@ -5,6 +5,7 @@
     RCACHE_PAGES = {
         "URL": "redis://127.0.0.1:6379/0",     # any rcache URL: TLS, unix, Sentinel, Cluster
         "CACHE_ALL_VIEWS": True,               # False: only views decorated with @page_cache
+        "EARLY_HITS": True,                    # False: hits only from process_view
         "OPTIONS": {                           # optional
             # rcache.pages.PageCachePolicy: the HTTP caching rules
             "default_ttl": 60,                 # seconds, for responses that state no freshness
@@ -50,6 +51,13 @@ the view and stores its response. The caching rules are the core's
 - a view that raises gets a stale copy served in its place while one is within its
   stale-if-error window (``process_exception``).
 
+Early hits. Once ``process_view`` has looked a URL up, the middleware looks later
+requests for it up in ``__call__``, before the middleware below it and URL resolution, and
+answers a fresh hit from there; only where skipping them changes nothing (the stack, the
+request, the settings: see :mod:`rcache_django._pages_early`). Anything else goes on
+through Django and ``process_view`` takes the lookup over: one lookup per request.
+``"EARLY_HITS": False`` answers every hit from ``process_view``.
+
 Every response says how it was answered in ``X-Cache``: ``HIT``, ``STALE``, ``MISS`` or
 ``BYPASS`` (not looked up, or Redis unreachable: the view answers, nothing fails).
 
@@ -76,6 +84,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from rcache.pages import AsyncPageCache, PageCache
 from rcache_django import _pages_flow as flow
 from rcache_django._pages_config import caches
+from rcache_django._pages_early import EarlyHits, early_hits_for
 from rcache_django._pages_flow import DEFAULT_OPTIONS, PageOptions, Pending
 
 __all__ = [
@@ -101,12 +110,18 @@ _STATE_ATTR = "_rcache_page"
 
 
 class _Slot:
-    """The middleware's state for one request (set by ``process_view`` if it looks up)."""
+    """The middleware's state for one request (set by ``process_view`` if it looks up).
 
-    __slots__ = ("pending",)
+    ``early``: the lookup ``__call__`` made, for ``process_view`` to take over; ``learn``:
+    the key to learn the URL by once ``process_view`` looks it up.
+    """
+
+    __slots__ = ("early", "learn", "pending")
 
     def __init__(self) -> None:
         self.pending: Pending | None = None
+        self.early: Pending | None = None
+        self.learn: tuple[Any, str] | None = None
 
 
 def _view_options(view_func: Any) -> PageOptions | None:
@@ -127,18 +142,42 @@ class PageCacheMiddleware:
     def __init__(self, get_response: Callable[[Any], Any]) -> None:
         self.get_response = get_response
         caches.config()  # a configuration mistake shows when the server starts
+        # Read from MIDDLEWARE now: Django is loading the stack this instance belongs to.
+        self.early: EarlyHits | None = early_hits_for(type(self))
         self.async_mode = iscoroutinefunction(get_response)
         if self.async_mode:
             markcoroutinefunction(self)
             # Django adapts process_view to the handler's mode: give it the native one.
             self.process_view = self._aprocess_view  # type: ignore[method-assign]
 
+    def _early_key(self, request: Any) -> tuple[Any, str] | None:
+        early = self.early
+        if early is None:
+            return None
+        config = caches.config()
+        if not config.early_hits:
+            return None
+        return early.key(request, config.policy.cache_authenticated)
+
     def __call__(self, request: Any) -> Any:
         if self.async_mode:
             return self.__acall__(request)
         slot = _Slot()
         setattr(request, _STATE_ATTR, slot)
-        response = self.get_response(request)
+        key = self._early_key(request)
+        if key is not None:
+            assert self.early is not None
+            if key in self.early.learned:
+                slot.early, response = flow.early_lookup(request)
+                if response is not None:
+                    return response
+            else:
+                slot.learn = key
+        try:
+            response = self.get_response(request)
+        finally:
+            if slot.early is not None:  # process_view never took it: give the lease back
+                flow.recover(slot.early)
         pending = slot.pending
         if pending is None or pending.done:
             return flow.finish_unlooked(response, pending)
@@ -147,11 +186,33 @@ class PageCacheMiddleware:
     async def __acall__(self, request: Any) -> Any:
         slot = _Slot()
         setattr(request, _STATE_ATTR, slot)
-        response = await self.get_response(request)
+        key = self._early_key(request)
+        if key is not None:
+            assert self.early is not None
+            if key in self.early.learned:
+                slot.early, response = await flow.aearly_lookup(request)
+                if response is not None:
+                    return response
+            else:
+                slot.learn = key
+        try:
+            response = await self.get_response(request)
+        finally:
+            if slot.early is not None:
+                await flow.arecover(slot.early)
         pending = slot.pending
         if pending is None or pending.done:
             return flow.finish_unlooked(response, pending)
         return await flow.astore(request, response, pending)
+
+    def _take_early(self, slot: _Slot, options: PageOptions) -> tuple[Pending, Any] | None:
+        """Return the early lookup for ``process_view`` to continue from; learn the URL."""
+        early, slot.early = slot.early, None
+        if early is not None:
+            return flow.take_over(early, options)
+        if slot.learn is not None and self.early is not None:
+            self.early.learn(slot.learn)
+        return None
 
     def process_view(self, request: Any, view_func: Any, view_args: Any, view_kwargs: Any) -> Any:
         """Look the request up once the view is known; answer a hit from here."""
@@ -159,7 +220,8 @@ class PageCacheMiddleware:
         options = _view_options(view_func)
         if slot is None or options is None:
             return None
-        slot.pending, response = flow.lookup(request, options)
+        taken = self._take_early(slot, options)
+        slot.pending, response = flow.lookup(request, options) if taken is None else taken
         return response
 
     async def _aprocess_view(
@@ -169,7 +231,10 @@ class PageCacheMiddleware:
         options = _view_options(view_func)
         if slot is None or options is None:
             return None
-        slot.pending, response = await flow.alookup(request, options)
+        taken = self._take_early(slot, options)
+        if taken is None:
+            taken = await flow.alookup(request, options)
+        slot.pending, response = taken
         return response
 
     def process_exception(self, request: Any, exception: Exception) -> Any:

@@ -255,10 +255,11 @@ def configure(key_prefix: str) -> Iterator[Callable[..., None]]:
     def apply(server: Any, middleware: list[str] | None = None, **options: Any) -> None:
         prefix = "t" + key_prefix.strip(":").replace(":", "")
         extra = options.pop("settings", {})
+        top = {name: options.pop(name) for name in ("EARLY_HITS",) if name in options}
         override = override_settings(
             ROOT_URLCONF=__name__,
             MIDDLEWARE=[PAGES] if middleware is None else middleware,
-            RCACHE_PAGES={"URL": server.url, "OPTIONS": {"prefix": prefix, **options}},
+            RCACHE_PAGES={"URL": server.url, "OPTIONS": {"prefix": prefix, **options}, **top},
             RCACHE_SESSIONS={"URL": server.url, "OPTIONS": {"prefix": prefix + "s"}},
             TEMPLATES=[
                 {
