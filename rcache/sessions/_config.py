@@ -43,6 +43,10 @@ class SessionConfig:
 
     Lifetimes: a session expires ``idle_timeout`` after its last load or save (sliding),
     and ``absolute_lifetime`` after its creation whatever the activity. Both must be > 0.
+    ``slide_every``: a process slides a session's expiry on a load at most this often
+    (seconds; None = 1 % of ``idle_timeout``, at most 60 s; 0 = on every load), so most
+    read-only requests are a single HGETALL; a session may then expire up to that much
+    earlier than a strict sliding window would say.
 
     Limits: ``max_session_bytes`` caps a session's stored size (keys plus encoded values,
     checked before every save); ``max_cookie_bytes`` caps the incoming cookie value (a longer
@@ -65,6 +69,7 @@ class SessionConfig:
     persistent_cookie: bool = True
     idle_timeout: float | timedelta = timedelta(days=1)
     absolute_lifetime: float | timedelta = timedelta(days=14)
+    slide_every: float | timedelta | None = None
     max_session_bytes: int = 64 * 1024
     max_cookie_bytes: int = 4096
     prefix: str = "session"
@@ -72,6 +77,7 @@ class SessionConfig:
     on_load_error: Literal["anonymous", "raise"] = "anonymous"
     idle_ms: int = field(init=False, repr=False, compare=False)
     absolute_ms: int = field(init=False, repr=False, compare=False)
+    slide_s: float = field(init=False, repr=False, compare=False)
     signer: Signer = field(init=False, repr=False, compare=False)
     cookie_keys: tuple[CookieKey, ...] = field(init=False, repr=False, compare=False)
 
@@ -116,6 +122,14 @@ class SessionConfig:
             if not ms:
                 raise ConfigurationError(f"{name} must be more than 0 seconds")
             object.__setattr__(self, attr, ms)
+        if self.slide_every is None:
+            slide_s = min(self.idle_ms / 100_000, 60.0)
+        else:
+            slide = self.slide_every
+            slide_s = slide.total_seconds() if isinstance(slide, timedelta) else float(slide)
+            if slide_s < 0:
+                raise ConfigurationError("slide_every must be >= 0 seconds (0 = every load)")
+        object.__setattr__(self, "slide_s", slide_s)
         secrets = [k.encode() if isinstance(k, str) else k for k in keys]
         # itsdangerous signs with its *last* key and tries every key: give it oldest first.
         signer = Signer(

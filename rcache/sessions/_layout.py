@@ -104,6 +104,8 @@ class Storage:
     users: KeySpace
     cluster: bool = False
     load_failures: LoadFailureLog = field(default_factory=LoadFailureLog, compare=False)
+    slid: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
+    """Session key -> when this process last slid its expiry (monotonic; bounded)."""
     _id_head: str | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -30,7 +30,7 @@ import enum
 import secrets
 from collections.abc import Iterable
 from time import monotonic, time_ns
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from rcache.errors import BackendError, DecodeError, RCacheError
 from rcache.ops import Batch, Command, Op
@@ -63,6 +63,8 @@ SAVE = Script.from_package("rcache.sessions", "save.lua")
 
 _NUL = b"\x00"  # the first byte of a meta field (or of an escaped key)
 
+SLID_MEMO = 10_000  # sessions whose last slide time a process remembers
+
 NEW_ID_ATTEMPTS = 3  # a taken id is a 2**-256 event; three in a row means a bug
 
 
@@ -94,10 +96,17 @@ def load(st: Storage, session_id: str | None) -> Op[Session]:
     key = st.key(session_id)
     # Plain commands, no script: the sliding PEXPIRE is a no-op on a missing key (nothing is
     # brought back). The absolute deadline is checked here, on this process's clock.
-    commands = (("HGETALL", key), ("PEXPIRE", key, min(cfg.idle_ms, cfg.absolute_ms)))
     sent = monotonic()  # before the round trip: the deadline on this clock errs early
+    slid = st.slid
+    last = slid.get(key)
+    if last is not None and sent - last < cfg.slide_s:
+        commands: tuple[tuple[Any, ...], ...] = (("HGETALL", key),)  # slid a moment ago
+        sliding = False
+    else:
+        commands = (("HGETALL", key), ("PEXPIRE", key, min(cfg.idle_ms, cfg.absolute_ms)))
+        sliding = True
     try:
-        fields, _ = yield Batch(commands)
+        fields = (yield Batch(commands))[0]
     except BackendError as err:
         if cfg.on_load_error == "raise":
             raise
@@ -109,7 +118,15 @@ def load(st: Storage, session_id: str | None) -> Op[Session]:
     if st.load_failures._failing:  # the end of an outage (one attribute read otherwise)
         st.load_failures.succeeded()
     if not fields:
+        slid.pop(key, None)
         return Session()
+    if sliding:
+        if len(slid) >= SLID_MEMO:
+            try:
+                del slid[next(iter(slid))]  # the oldest
+            except (KeyError, RuntimeError, StopIteration):  # another thread got there first
+                pass
+        slid[key] = sent
     session = _from_fields(st, session_id, fields)
     created = session._lifetime_left_ms
     if created is None:  # not a session hash (no creation time): never served

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import redis
 
-from rcache.errors import EncodeError
+from rcache.errors import ConfigurationError, EncodeError
 from rcache.sessions import (
     SaveStatus,
     Session,
@@ -67,7 +67,7 @@ def test_a_new_session_is_stored_and_loaded_back(make_store: Any, redis_server: 
 def test_round_trips_seen_by_the_client_and_the_server(
     make_store: Any, fresh_server: Any, server_commands: Any
 ) -> None:
-    store = make_store(fresh_server.url)
+    store = make_store(fresh_server.url, slide_every=0)  # every load slides
     _, cookie = create(store, a=1)
     store.load(cookie)  # every script is now cached by the server
     server = server_commands()
@@ -437,3 +437,26 @@ def test_many_fields_in_one_save(make_store: Any, redis_url: str, raw: redis.Red
         del loaded[f"k{i}"]
     assert store.save(loaded) == SaveStatus.SAVED
     assert len(store.load(cookie)) == 500
+
+
+def test_a_process_slides_a_session_at_most_once_per_slide_every(
+    make_store: Any, fresh_server: Any, server_commands: Any
+) -> None:
+    store = make_store(fresh_server.url, slide_every=0.3, idle_timeout=60)
+    _, cookie = create(store, a=1)
+    store.load(cookie)  # slides (and caches the scripts on the server)
+    server = server_commands()
+    store.load(cookie)  # slid a moment ago: only the read
+    assert server.delta() == {"hgetall": 1}
+    time.sleep(0.35)
+    store.load(cookie)  # the interval is over: slides again, in the same round trip
+    assert server.delta() == LOAD_COMMANDS
+    assert store.round_trips == 4  # create + three loads, one round trip each
+
+
+def test_slide_every_defaults_to_one_percent_of_the_idle_timeout() -> None:
+    assert SessionConfig(secret_keys=["k"], idle_timeout=600).slide_s == 6.0
+    assert SessionConfig(secret_keys=["k"], idle_timeout=86400).slide_s == 60.0  # capped
+    assert SessionConfig(secret_keys=["k"], idle_timeout=600, slide_every=0).slide_s == 0.0
+    with pytest.raises(ConfigurationError):
+        SessionConfig(secret_keys=["k"], slide_every=-1)
