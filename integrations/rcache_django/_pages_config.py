@@ -14,9 +14,7 @@ request builds them again.
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -30,6 +28,7 @@ from rcache.adapter import AsyncRedisAdapter, RedisAdapter
 from rcache.config import RedisSettings
 from rcache.errors import ConfigurationError
 from rcache.pages import AsyncPageCache, PageCache, PageCachePolicy
+from rcache_django._loops import PerLoop
 
 __all__ = ["SETTING", "PagesConfig", "caches", "load_config"]
 
@@ -95,84 +94,19 @@ def load_config() -> PagesConfig:
         raise ImproperlyConfigured(f"RCACHE_PAGES: {exc}") from exc
 
 
-async def _close_with_loop(cache: AsyncPageCache) -> AsyncGenerator[None, None]:
-    """Stay suspended until the loop shuts down its async generators; then close."""
-    try:
-        yield
-    finally:
-        await cache.adapter.aclose()
+def _sync_cache(config: PagesConfig) -> PageCache:
+    return PageCache(RedisAdapter(config.redis), policy=config.policy, **config.cache_options)
 
 
-_LoopCache = tuple[AsyncPageCache, AsyncGenerator[None, None]]
+def _async_cache(config: PagesConfig) -> AsyncPageCache:
+    return AsyncPageCache(
+        AsyncRedisAdapter(config.redis), policy=config.policy, **config.cache_options
+    )
 
 
-class _Caches:
-    """The process-wide blocking cache and the per-event-loop asyncio caches."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._config: PagesConfig | None = None
-        self._sync: PageCache | None = None
-        # loop -> (cache, the generator that closes it). The references keep each closer
-        # alive until its loop shuts it down; caches dropped by reset() while their loop
-        # still runs wait in _retired for that, so a request using one is not cut off.
-        self._async: dict[asyncio.AbstractEventLoop, _LoopCache] = {}
-        self._retired: list[tuple[asyncio.AbstractEventLoop, _LoopCache]] = []
-
-    def config(self) -> PagesConfig:
-        config = self._config
-        if config is None:
-            config = self._config = load_config()
-        return config
-
-    def sync(self) -> PageCache:
-        """Return the blocking cache (built on first use)."""
-        cache = self._sync
-        if cache is not None:
-            return cache
-        with self._lock:
-            if self._sync is None:
-                config = self.config()
-                self._sync = PageCache(
-                    RedisAdapter(config.redis), policy=config.policy, **config.cache_options
-                )
-            return self._sync
-
-    async def async_(self) -> AsyncPageCache:
-        """Return the asyncio cache of the running event loop (built on first use)."""
-        loop = asyncio.get_running_loop()
-        entry = self._async.get(loop)
-        if entry is not None:
-            return entry[0]
-        config = self.config()
-        cache = AsyncPageCache(
-            AsyncRedisAdapter(config.redis), policy=config.policy, **config.cache_options
-        )
-        closer = _close_with_loop(cache)
-        await anext(closer)  # now tracked by the loop: closed by shutdown_asyncgens()
-        with self._lock:
-            self._forget_closed_loops()
-            self._async[loop] = (cache, closer)
-        return cache
-
-    def _forget_closed_loops(self) -> None:
-        for old in [lp for lp in self._async if lp.is_closed()]:
-            del self._async[old]
-        self._retired = [(lp, entry) for lp, entry in self._retired if not lp.is_closed()]
-
-    def reset(self) -> None:
-        """Drop every cache (the settings changed); each loop still closes its own."""
-        with self._lock:
-            sync, self._sync = self._sync, None
-            self._config = None
-            self._retired.extend(self._async.items())
-            self._async.clear()
-            self._forget_closed_loops()
-        if sync is not None:
-            sync.adapter.close()
-
-
-caches = _Caches()
+caches: PerLoop[PagesConfig, PageCache, AsyncPageCache] = PerLoop(
+    load_config, _sync_cache, _async_cache
+)
 
 
 def _reset(*, setting: str, **kwargs: Any) -> None:

@@ -14,9 +14,7 @@ so the next request builds them again.
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Any
@@ -32,6 +30,7 @@ from rcache.config import RedisSettings
 from rcache.errors import ConfigurationError
 from rcache.sessions import AsyncSessionStore, SessionConfig, SessionStore
 from rcache.sessions._layout import Storage
+from rcache_django._loops import PerLoop
 
 __all__ = ["SETTINGS_READ", "StoreConfig", "load_config", "reset", "storage", "stores"]
 
@@ -124,81 +123,17 @@ def storage(store: SessionStore | AsyncSessionStore) -> Storage:
     return store._storage
 
 
-async def _close_with_loop(adapter: AsyncRedisAdapter) -> AsyncGenerator[None, None]:
-    """Stay suspended until the loop shuts down its async generators; then close."""
-    try:
-        yield
-    finally:
-        await adapter.aclose()
+def _sync_store(config: StoreConfig) -> SessionStore:
+    return SessionStore(RedisAdapter(config.redis), config.session)
 
 
-_LoopStore = tuple[AsyncSessionStore, AsyncGenerator[None, None]]
+def _async_store(config: StoreConfig) -> AsyncSessionStore:
+    return AsyncSessionStore(AsyncRedisAdapter(config.redis), config.session)
 
 
-class _Stores:
-    """The process-wide blocking store and the per-event-loop asyncio stores."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._config: StoreConfig | None = None
-        self._sync: SessionStore | None = None
-        # loop -> (store, the generator that closes it). The references keep each closer
-        # alive until its loop shuts it down; stores dropped by reset() while their loop
-        # still runs wait in _retired for that, so a request using one is not cut off.
-        self._async: dict[asyncio.AbstractEventLoop, _LoopStore] = {}
-        self._retired: list[tuple[asyncio.AbstractEventLoop, _LoopStore]] = []
-
-    def config(self) -> StoreConfig:
-        config = self._config
-        if config is None:
-            config = self._config = load_config()
-        return config
-
-    def sync(self) -> SessionStore:
-        """Return the blocking store (built on first use)."""
-        store = self._sync
-        if store is not None:
-            return store
-        with self._lock:
-            if self._sync is None:
-                config = self.config()
-                self._sync = SessionStore(RedisAdapter(config.redis), config.session)
-            return self._sync
-
-    async def async_(self) -> AsyncSessionStore:
-        """Return the asyncio store of the running event loop (built on first use)."""
-        loop = asyncio.get_running_loop()
-        entry = self._async.get(loop)
-        if entry is not None:
-            return entry[0]
-        config = self.config()
-        adapter = AsyncRedisAdapter(config.redis)
-        store = AsyncSessionStore(adapter, config.session)
-        closer = _close_with_loop(adapter)
-        await anext(closer)  # now tracked by the loop: closed by shutdown_asyncgens()
-        with self._lock:
-            self._forget_closed_loops()
-            self._async[loop] = (store, closer)
-        return store
-
-    def _forget_closed_loops(self) -> None:
-        for old in [lp for lp in self._async if lp.is_closed()]:
-            del self._async[old]
-        self._retired = [(lp, entry) for lp, entry in self._retired if not lp.is_closed()]
-
-    def reset(self) -> None:
-        """Drop every store (the settings changed); each loop still closes its own."""
-        with self._lock:
-            sync, self._sync = self._sync, None
-            self._config = None
-            self._retired.extend(self._async.items())
-            self._async.clear()
-            self._forget_closed_loops()
-        if sync is not None:
-            sync.adapter.close()
-
-
-stores = _Stores()
+stores: PerLoop[StoreConfig, SessionStore, AsyncSessionStore] = PerLoop(
+    load_config, _sync_store, _async_store
+)
 
 
 def reset(*, setting: str, **kwargs: Any) -> None:
