@@ -19,7 +19,15 @@ from rcache.errors import (
     PoolExhausted,
     RCacheError,
 )
-from rcache.objects import MISSING, AsyncObjectCache, LocalTier, LockNotAcquired, ObjectCache
+from rcache.hotkeys import HotKeys
+from rcache.objects import (
+    MISSING,
+    AsyncObjectCache,
+    LocalTier,
+    LockNotAcquired,
+    NotAnInteger,
+    ObjectCache,
+)
 from rcache.ops import Batch, Call, Op, Sleep
 from rcache.pages import AsyncPageCache, PageCache, PageCachePolicy
 from rcache.resilience import Backoff, CircuitBreaker, RetryPolicy
@@ -57,9 +65,11 @@ __all__ = [
     "ConfigurationError",
     "DecodeError",
     "EncodeError",
+    "HotKeys",
     "LocalTier",
     "LockNotAcquired",
     "MISSING",
+    "NotAnInteger",
     "ObjectCache",
     "Op",
     "PageCache",
