@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from rcache.adapter import AsyncRedisAdapter, RedisAdapter
 from rcache.errors import ConfigurationError
-from rcache.keys import KeySpace
+from rcache.keys import KeySpace, key_head
 from rcache.ops import Batch, Op
 from rcache.scripts import Script
 from rcache.ttl import TTL, to_milliseconds
@@ -145,12 +145,7 @@ def board_size(key: str) -> Op[int]:
 
 
 def _keys(adapter: RedisAdapter | AsyncRedisAdapter, prefix: str) -> tuple[str, KeySpace]:
-    # The adapter's prefix goes in front as it is: these keys are never parsed back, so it
-    # need not follow KeySpace's prefix rules (no integer segments).
-    lead = adapter.key_prefix
-    if lead and not lead.endswith(":"):
-        lead += ":"
-    return lead, KeySpace(prefix=prefix)
+    return key_head(adapter.key_prefix), KeySpace(prefix=prefix)
 
 
 class _CounterBase:

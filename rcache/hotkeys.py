@@ -28,6 +28,7 @@ from typing import Any
 
 from rcache.adapter import AsyncRedisAdapter, RedisAdapter
 from rcache.errors import ConfigurationError
+from rcache.keys import key_head
 from rcache.ops import Batch, Op
 
 __all__ = ["HotKeys", "top"]
@@ -113,16 +114,11 @@ class HotKeys:
 
     def flush(self, adapter: RedisAdapter) -> int:
         """Send what was counted (one round trip); returns the number of keys sent."""
-        return adapter.run(self.flush_op(_lead(adapter), self.take()))
+        return adapter.run(self.flush_op(key_head(adapter.key_prefix), self.take()))
 
     async def aflush(self, adapter: AsyncRedisAdapter) -> int:
         """Async :meth:`flush`."""
-        return await adapter.run(self.flush_op(_lead(adapter), self.take()))
-
-
-def _lead(adapter: RedisAdapter | AsyncRedisAdapter) -> str:
-    lead = adapter.key_prefix
-    return lead + ":" if lead and not lead.endswith(":") else lead
+        return await adapter.run(self.flush_op(key_head(adapter.key_prefix), self.take()))
 
 
 def top_op(lead: str, name: str, n: int, window: int, now: float) -> Op[list[tuple[str, float]]]:
@@ -144,4 +140,4 @@ def top(
     adapter: RedisAdapter, name: str = "default", n: int = 10, *, window: int = 300
 ) -> list[tuple[str, float]]:
     """Return the ``n`` hottest keys of board ``name`` with their estimated read counts."""
-    return adapter.run(top_op(_lead(adapter), name, n, window, time.time()))
+    return adapter.run(top_op(key_head(adapter.key_prefix), name, n, window, time.time()))

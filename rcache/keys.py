@@ -31,7 +31,17 @@ from dataclasses import dataclass, field
 
 from rcache.errors import ConfigurationError
 
-__all__ = ["KeySpace"]
+__all__ = ["KeySpace", "key_head"]
+
+
+def key_head(key_prefix: str) -> str:
+    """Return an adapter's key prefix as the head of a key: ``""`` or ending in ``:``.
+
+    It is prepended as it is (not validated as a KeySpace prefix, which may not have
+    integer segments): keys built with it are only built, never parsed back.
+    """
+    return key_prefix if not key_prefix or key_prefix.endswith(":") else key_prefix + ":"
+
 
 # Whitespace (every character str.isspace() accepts), C0/C1 controls, DEL and lone surrogates.
 _ODD = r"\x00-\x20\x7f-\x9f\s\ud800-\udfff"

@@ -12,6 +12,7 @@ from rcache.codecs import Codec
 from rcache.errors import CodecError
 from rcache.eviction import check_for_cache, check_for_sessions, read_policy
 from rcache.hotkeys import top_op
+from rcache.keys import key_head
 from rcache.ops import Batch, Op
 
 
@@ -195,8 +196,9 @@ def cmd_purge(adapter: RedisAdapter, args: argparse.Namespace, out: TextIO) -> i
 def cmd_hotkeys(adapter: RedisAdapter, args: argparse.Namespace, out: TextIO) -> int:
     if args.top < 1 or args.window < 1:
         raise ValueError("--top and --window must be >= 1")
-    lead = args.prefix + ":" if args.prefix and not args.prefix.endswith(":") else args.prefix
-    ranked = adapter.run(top_op(lead, args.name, args.top, args.window, time.time()))
+    ranked = adapter.run(
+        top_op(key_head(args.prefix), args.name, args.top, args.window, time.time())
+    )
     if not ranked:
         print(f"no reads recorded on board {args.name!r} in the last two windows", file=out)
         return 0

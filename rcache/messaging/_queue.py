@@ -44,7 +44,7 @@ from rcache.errors import (
     ConfigurationError,
     DecodeError,
 )
-from rcache.keys import KeySpace
+from rcache.keys import KeySpace, key_head
 from rcache.ops import Batch, Op, Sleep
 from rcache.resilience import Backoff
 from rcache.scripts import Script
@@ -91,15 +91,6 @@ def unwrap(raw: bytes) -> tuple[str, int, bytes]:
         return raw[:_ID_LEN].decode("ascii"), int(raw[_ID_LEN + 1 : sep]), raw[sep + 1 :]
     except ValueError:
         raise DecodeError("a queue item that is not a job") from None
-
-
-def lead(key_prefix: str) -> str:
-    """Return the adapter's key prefix as the head of a key: ``""`` or ending in ``:``.
-
-    It is prepended as it is (not validated as a KeySpace prefix, which may not have
-    integer segments): these keys are only built, never parsed back.
-    """
-    return key_prefix if not key_prefix or key_prefix.endswith(":") else key_prefix + ":"
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,7 +282,7 @@ class _QueueBase:
         if not isinstance(consumer, str) or not consumer:
             raise ConfigurationError("a consumer id must be a non-empty str")
         s = adapter.settings
-        self.keys = QueueKeys(lead(adapter.key_prefix), name)
+        self.keys = QueueKeys(key_head(adapter.key_prefix), name)
         self.name = name
         self.consumer = consumer
         self.codec = codec if codec is not None else Codec()
