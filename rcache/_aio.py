@@ -108,7 +108,8 @@ _GONE: Final = (
 _POLL_MASK: Final = select.POLLIN | getattr(select, "POLLRDHUP", 0)
 
 
-def _pack(args: Any) -> bytes:
+def pack_command(args: Any) -> bytes:
+    """Pack one command as redis-py does (hiredis; bool and None refused with DataError)."""
     first = args[0]
     if type(first) is str and " " in first:  # "CONFIG GET": two words, as redis-py sends it
         args = (*first.split(), *args[1:])
@@ -384,7 +385,7 @@ class AsyncTransport:
         route, callback, head = spec
         if route and (route == _AFFINE or _blocks(command)):
             return await self.fallback.execute_command(*command)
-        data = _pack(
+        data = pack_command(
             (command if command.__class__ is tuple else tuple(command))
             if head is None
             else head + tuple(command[1:])
@@ -426,7 +427,7 @@ class AsyncTransport:
             if route and (route == _AFFINE or _blocks(command)):
                 return await self._fallback_many(commands)
             parts.append(
-                _pack(
+                pack_command(
                     (command if command.__class__ is tuple else tuple(command))
                     if head is None
                     else head + tuple(command[1:])
@@ -545,7 +546,7 @@ class AsyncTransport:
         self._loop = loop
 
     async def _health_check(self, conn: _Connection) -> None:
-        reply = await conn.send(_pack(("PING",)), 1)
+        reply = await conn.send(pack_command(("PING",)), 1)
         if isinstance(reply, rex.RedisError):
             conn.abort(rex.ConnectionError(f"health check failed: {reply}"))
             raise reply
@@ -627,7 +628,7 @@ class AsyncTransport:
     async def _hello(self, conn: _Connection) -> None:
         # One write, one round trip: HELLO (with AUTH), CLIENT SETNAME, SELECT.
         commands = self._handshake
-        replies: Any = await conn.send(b"".join(_pack(c) for c in commands), len(commands))
+        replies: Any = await conn.send(b"".join(pack_command(c) for c in commands), len(commands))
         if len(commands) == 1:
             replies = [replies]
         for command, reply in zip(commands, replies, strict=True):

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import redis
 import redis.exceptions as rex
 
-from rcache._aio import AsyncTransport, _pack
+from rcache._aio import AsyncTransport, pack_command
 from rcache._clients import async_client, sync_client
 from rcache._cluster import split_commands
 from rcache.config import RedisSettings
@@ -251,7 +251,7 @@ def _send_one(client: Any, command: Command) -> Any:
     pool = client.connection_pool
     conn = pool.get_connection()
     try:
-        conn.send_packed_command((_pack(command),))
+        conn.send_packed_command((pack_command(command),))
         reply = conn.read_response()
     except rex.ResponseError:
         raise
@@ -277,7 +277,7 @@ def _send_packed(client: Any, commands: Sequence[Command]) -> list[Any]:
     pool = client.connection_pool
     conn = pool.get_connection()
     try:
-        conn.send_packed_command((b"".join([_pack(cmd) for cmd in commands]),))
+        conn.send_packed_command((b"".join([pack_command(cmd) for cmd in commands]),))
         callbacks = client.response_callbacks
         replies: list[Any] = []
         for cmd in commands:

@@ -405,8 +405,7 @@ class ObjectCache(_CacheBase):
         options = Options(ttl, key, tags, stale_ttl, lock, cache_none, xfetch_beta)
         if self._local is None:
             run, send = self._adapter.run, self._adapter.execute_batch
-            hot = self._hot
-            if hot is not None:
+            if self._hot is not None:
                 read = send
 
                 def send(batch: Batch) -> list[Any]:  # the entry's read, counted
