@@ -147,6 +147,15 @@ class _AdapterBase:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.settings.redacted_url()!r})"
 
+    def _master_check_due(self) -> bool:
+        """Claim the Sentinel master check if one is due (one caller asks; others go on)."""
+        now = time.monotonic()
+        if now < self._master_due or self._master_checking:
+            return False
+        self._master_checking = True  # cleared by the caller when its check is over
+        self._master_due = now + self.settings.sentinel_check_interval
+        return True
+
     # -- breaker and retry bookkeeping -----------------------------------------------------
 
     def _fail_fast(self) -> CircuitOpen:
@@ -352,11 +361,8 @@ class RedisAdapter(_AdapterBase):
         return self._execute_one(command, idempotent)
 
     def _check_master(self) -> None:
-        now = time.monotonic()
-        if now < self._master_due or self._master_checking:
+        if not self._master_check_due():
             return
-        self._master_checking = True  # one thread asks; the others go on meanwhile
-        self._master_due = now + self.settings.sentinel_check_interval
         try:
             # When the address changed, redis-py's Sentinel pool drops its idle
             # connections now and the busy ones when they come back.
@@ -576,11 +582,8 @@ class AsyncRedisAdapter(_AdapterBase):
         return await self._execute_one(command, idempotent)
 
     async def _check_master(self) -> None:
-        now = time.monotonic()
-        if now < self._master_due or self._master_checking:
+        if not self._master_check_due():
             return
-        self._master_checking = True  # one task asks; the others go on meanwhile
-        self._master_due = now + self.settings.sentinel_check_interval
         try:
             # redis-py's pool drops its idle connections when the address changed; the
             # transport retires its connections to any other address.
