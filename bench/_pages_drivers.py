@@ -9,17 +9,15 @@ a :class:`Reply`.
 
 from __future__ import annotations
 
-import asyncio
 import gzip
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
+from bench._loop import OwnLoop
 from bench._pages_apps import PAGE
 
 __all__ = ["AsgiDriver", "Driver", "Reply", "check_page", "django_driver", "flask_driver"]
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -89,24 +87,12 @@ _REQUEST = {"type": "http.request", "body": b"", "more_body": False}
 _DISCONNECT = {"type": "http.disconnect"}
 
 
-class AsgiDriver:
+class AsgiDriver(OwnLoop):
     """An ASGI app called directly, in an event loop of its own (clients are built in it)."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        super().__init__()
         self.app: Any = None
-        self.closers: list[Callable[[], Coroutine[Any, Any, Any]]] = []
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self.loop.run_until_complete(coro)
-
-    def build(self, make: Callable[[], T]) -> T:
-        """Call ``make()`` inside the driver's loop (asyncio clients bind to it)."""
-
-        async def inside() -> T:
-            return make()
-
-        return self.run(inside())
 
     async def _get(self, path: str, accept_encoding: str | None) -> Reply:
         reply = Reply(0, [], b"")
@@ -151,11 +137,6 @@ class AsgiDriver:
 
     def get(self, path: str, accept_encoding: str | None) -> Reply:
         return self.run(self._get(path, accept_encoding))
-
-    def close(self) -> None:
-        while self.closers:
-            self.run(self.closers.pop()())
-        self.loop.close()
 
     def driver(self) -> Driver:
         return Driver(self.get, [self.close])

@@ -20,12 +20,11 @@ Third-party imports stay inside functions: importing this module needs none of t
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from http.cookies import SimpleCookie
-from typing import Any, TypeVar
+from typing import Any
 
-T = TypeVar("T")
+from bench._loop import OwnLoop
 
 __all__ = [
     "LIFETIME",
@@ -308,7 +307,7 @@ _REQUEST = {"type": "http.request", "body": b"", "more_body": False}
 _DISCONNECT = {"type": "http.disconnect"}
 
 
-class AsgiSite(Site):
+class AsgiSite(OwnLoop, Site):
     """An ASGI app called directly, as an ASGI server would, in an event loop of its own.
 
     The scope is what a server gives a ``GET`` from ``http://testserver``. The site's loop
@@ -317,22 +316,10 @@ class AsgiSite(Site):
     """
 
     def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
+        super().__init__()
         self.name = name
         self.app: Any = None
         self.headers: list[tuple[bytes, bytes]] = []
-        self.closers: list[Callable[[], Coroutine[Any, Any, Any]]] = []
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self.loop.run_until_complete(coro)
-
-    def build(self, make: Callable[[], T]) -> T:
-        """Call ``make()`` inside the site's loop (asyncio clients bind to it)."""
-
-        async def inside() -> T:
-            return make()
-
-        return self.run(inside())
 
     def serve(self, app: Any) -> None:
         self.app = app
@@ -388,8 +375,3 @@ class AsgiSite(Site):
     def _text(self, response: Any) -> str:
         assert response.status == 200, response.status
         return str(response.body.decode())
-
-    def close(self) -> None:
-        while self.closers:
-            self.run(self.closers.pop()())
-        self.loop.close()
