@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 import signal
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prefixes import unique_prefix
 
 from rcache.server import ClusterGroup, RedisServer, SentinelGroup, running_processes, stop_all
 
@@ -108,8 +108,8 @@ def fresh_server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 def key_prefix() -> str:
-    """Return a key prefix unique to this test, e.g. ``t:1f2e3d4c5b6a:``."""
-    return f"t:{uuid.uuid4().hex[:12]}:"
+    """Return a key prefix unique to this test (see :func:`unique_prefix`)."""
+    return unique_prefix()
 
 
 def _stop_child(pid: int, timeout: float = 5.0) -> None:

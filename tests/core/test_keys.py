@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from prefixes import unique_prefix
 
 import rcache.keys
 from rcache.errors import ConfigurationError
@@ -357,3 +358,10 @@ def test_module_never_imports_redis() -> None:
     }
     assert "hashlib" in imported  # the walk sees the module's imports
     assert "redis" not in imported
+
+
+def test_the_tests_unique_prefixes_are_always_valid_key_space_prefixes() -> None:
+    """A random hex segment made only of decimal digits was refused as a prefix."""
+    for _ in range(3000):
+        prefix = unique_prefix()
+        KeySpace(prefix=prefix.strip(":"))  # never raises ConfigurationError
