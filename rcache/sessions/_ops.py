@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from time import monotonic, time_ns
 from typing import Any, NoReturn
 
-from rcache.errors import BackendError, DecodeError, RCacheError
+from rcache.errors import BackendError, RCacheError
 from rcache.ops import Batch, Command, Op
 from rcache.scripts import Script
 from rcache.sessions._errors import SessionTooLarge, SessionUnavailable
@@ -43,9 +43,8 @@ from rcache.sessions._layout import (
     Storage,
     field_name,
     key_of_field,
-    logger,
 )
-from rcache.sessions._session import Session, new_session_id
+from rcache.sessions._session import UNDECODED, Session, new_session_id
 
 __all__ = [
     "NEW_ID_ATTEMPTS",
@@ -155,8 +154,8 @@ def _from_fields(st: Storage, session_id: str, fields: list[bytes] | dict[bytes,
     session._stored = True
     data = session._data
     stored = session._raw
-    decode = st.config.codec.decode
-    unreadable = 0
+    session._decode = st.config.codec.decode
+    session._lazy = True
     if type(fields) is dict:
         items: Iterable[tuple[bytes, bytes]] = fields.items()
     else:
@@ -175,14 +174,8 @@ def _from_fields(st: Storage, session_id: str, fields: list[bytes] | dict[bytes,
                 continue
         else:
             key = name.decode("utf-8", "surrogatepass")
-        try:
-            data[key] = decode(raw)
-        except DecodeError:
-            unreadable += 1  # left in Redis untouched unless this request sets the key
-            continue
+        data[key] = UNDECODED  # decoded when first read (see Session)
         stored[key] = raw
-    if unreadable:
-        logger.warning("ignored %d unreadable value(s) of a session", unreadable)
     return session
 
 
@@ -206,7 +199,7 @@ def changed_in_place(st: Storage, session: Session) -> list[str]:
         if key in dirty or key not in data:
             continue
         value = data[key]
-        if type(value) in _IMMUTABLE:
+        if value is UNDECODED or type(value) in _IMMUTABLE:  # never read: not changed
             continue
         try:
             if codec.encode(value) == raw or bool(codec.decode(raw) == value):
@@ -268,7 +261,9 @@ def _encode(
     for key in sorted(keys) if len(keys) > 1 else keys:
         name = field_name(key)
         if key in data:
-            raw = encode(data[key])
+            value = data[key]
+            # A key marked modified but never read is written back as it was stored.
+            raw = session._raw[key] if value is UNDECODED else encode(value)
             pairs += (name, raw)
             written[key] = raw
         else:

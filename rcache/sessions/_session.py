@@ -7,11 +7,19 @@ session both keep their change.
 
 from __future__ import annotations
 
+import logging
 import secrets
-from collections.abc import Iterator, MutableMapping
-from typing import Any
+from collections.abc import Callable, Iterator, MutableMapping
+from typing import Any, Final
 
-__all__ = ["Session", "new_session_id"]
+from rcache.errors import DecodeError
+
+__all__ = ["UNDECODED", "Session", "new_session_id"]
+
+logger = logging.getLogger("rcache.sessions")
+
+#: The value of a loaded key whose stored bytes (in ``Session._raw``) are not decoded yet.
+UNDECODED: Final = object()
 
 
 def new_session_id() -> str:
@@ -45,12 +53,14 @@ class Session(MutableMapping[str, Any]):
         "_accessed",
         "_data",
         "_deadline",
+        "_decode",
         "_degraded",
         "_dirty",
         "_flushed",
         "_gone",
         "_id",
         "_is_new",
+        "_lazy",
         "_lifetime_left_ms",
         "_raw",
         "_rotated",
@@ -85,12 +95,17 @@ class Session(MutableMapping[str, Any]):
         self._flushed = False
         self._gone = False
         self._degraded: BaseException | None = None
+        # Values are decoded when first read: a loaded key starts as UNDECODED, its bytes
+        # in _raw. _lazy says some may still be; whole-mapping reads decode them all first.
+        self._decode: Callable[[bytes], Any] | None = None
+        self._lazy = False
 
     # -- the mapping -------------------------------------------------------------------------
 
     def __getitem__(self, key: str) -> Any:
         self._accessed = True
-        return self._data[key]
+        value = self._data[key]
+        return self._decoded(key) if value is UNDECODED else value
 
     def __setitem__(self, key: str, value: Any) -> None:
         if not isinstance(key, str):
@@ -106,29 +121,76 @@ class Session(MutableMapping[str, Any]):
 
     def __iter__(self) -> Iterator[str]:
         self._accessed = True
+        if self._lazy:
+            self._decode_all()
         return iter(self._data)
 
     def __len__(self) -> int:
         self._accessed = True
+        if self._lazy:
+            self._decode_all()
         return len(self._data)
 
     def __contains__(self, key: object) -> bool:
         self._accessed = True
+        value = self._data.get(key, None) if isinstance(key, str) else None
+        if value is UNDECODED:
+            try:
+                self._decoded(key)  # type: ignore[arg-type]
+            except KeyError:
+                return False
+            return True
         return key in self._data
 
     def get(self, key: str, default: Any = None) -> Any:
         """Return the value of ``key``, or ``default`` when it is not in the session."""
         self._accessed = True
-        return self._data.get(key, default)
+        value = self._data.get(key, default)
+        if value is UNDECODED:
+            try:
+                return self._decoded(key)
+            except KeyError:
+                return default
+        return value
 
     def clear(self) -> None:
         """Remove every key (each is deleted from the stored session at the next save)."""
         self._accessed = True
+        if self._lazy:
+            self._decode_all()
         self._dirty.update(self._data)
         self._data.clear()
 
+    def _decoded(self, key: str) -> Any:
+        """Decode the stored bytes of ``key``; an unreadable value is dropped (KeyError).
+
+        A dropped value stays in Redis untouched unless this request sets the key.
+        """
+        assert self._decode is not None
+        try:
+            value = self._decode(self._raw[key])
+        except DecodeError:
+            del self._data[key]
+            del self._raw[key]
+            logger.warning("ignored an unreadable value of a session")
+            raise KeyError(key) from None
+        self._data[key] = value
+        return value
+
+    def _decode_all(self) -> None:
+        """Decode every value not decoded yet (unreadable ones are dropped)."""
+        self._lazy = False
+        for key, value in list(self._data.items()):
+            if value is UNDECODED:
+                try:
+                    self._decoded(key)
+                except KeyError:
+                    pass
+
     def __repr__(self) -> str:
         # Never the id (a bearer secret) nor the values.
+        if self._lazy:
+            self._decode_all()
         state = "new" if self._is_new else "loaded"
         return f"<Session {state} keys={sorted(self._data)!r} modified={self.modified}>"
 
@@ -141,6 +203,8 @@ class Session(MutableMapping[str, Any]):
         stored session.
         """
         if key is None:
+            if self._lazy:
+                self._decode_all()  # an unreadable value is left as it is in Redis
             self._dirty.update(self._data)
         else:
             self._dirty.add(key)
@@ -168,11 +232,15 @@ class Session(MutableMapping[str, Any]):
     @property
     def changed_keys(self) -> frozenset[str]:
         """The keys a save will write (set or changed in this request)."""
+        if self._lazy:
+            self._decode_all()
         return frozenset(k for k in self._dirty if k in self._data)
 
     @property
     def deleted_keys(self) -> frozenset[str]:
         """The keys a save will remove from the stored session."""
+        if self._lazy:
+            self._decode_all()
         return frozenset(k for k in self._dirty if k not in self._data)
 
     @property
@@ -229,9 +297,12 @@ class Session(MutableMapping[str, Any]):
         self._deadline = None
         self._gone = False
         self._degraded = None
+        self._lazy = False
 
     def _as_new_copy(self) -> None:
         """Keep the data but become a new, unstored session with a fresh id."""
+        if self._lazy:
+            self._decode_all()  # the stored bytes are forgotten below
         self._id = new_session_id()
         self._dirty = set(self._data)
         self._raw.clear()

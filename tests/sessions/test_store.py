@@ -407,6 +407,55 @@ def test_unreadable_values_are_skipped_with_a_warning(
     assert "garbage" not in record.getMessage()
 
 
+def test_values_are_decoded_when_read_and_an_unread_bad_one_is_left_alone(
+    make_store: Any, redis_url: str, raw: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = make_store(redis_url)
+    session, cookie = create(store, good=1, n=0)
+    key = store.key(session.id)
+    raw.hset(key, "bad", b"\xff\x00garbage")
+    with caplog.at_level(logging.WARNING, logger="rcache.sessions"):
+        loaded = store.load(cookie)
+        loaded["n"] = loaded["n"] + 1  # the request never reads "bad"
+        assert store.save(loaded) == SaveStatus.SAVED
+    assert not [r for r in caplog.records if r.name == "rcache.sessions"]  # never decoded
+    assert raw.hget(key, "bad") == b"\xff\x00garbage"  # nor touched
+    with caplog.at_level(logging.WARNING, logger="rcache.sessions"):
+        again = store.load(cookie)
+        assert again.get("bad", "default") == "default"
+        assert "bad" not in again
+        with pytest.raises(KeyError):
+            again["bad"]
+        assert dict(again) == {"good": 1, "n": 1}
+    assert len([r for r in caplog.records if r.name == "rcache.sessions"]) == 1
+
+
+def test_a_key_marked_modified_but_never_read_is_written_back_unchanged(
+    make_store: Any, redis_url: str, raw: redis.Redis
+) -> None:
+    store = make_store(redis_url)
+    session, cookie = create(store, cart=[1, 2], user={"name": "Zoë"})
+    key = store.key(session.id)
+    before = raw.hgetall(key)
+    loaded = store.load(cookie)
+    loaded.mark_modified("cart")
+    assert store.save(loaded) == SaveStatus.SAVED
+    assert raw.hgetall(key) == before
+    assert dict(store.load(cookie)) == {"cart": [1, 2], "user": {"name": "Zoë"}}
+
+
+def test_rotating_a_session_never_read_keeps_its_values(
+    make_store: Any, redis_url: str, raw: redis.Redis
+) -> None:
+    store = make_store(redis_url)
+    session, cookie = create(store, cart=[1, 2], n=7)
+    loaded = store.load(cookie)
+    store.rotate(loaded)  # nothing was read before the rotation
+    assert loaded.id != session.id
+    assert dict(store.load(cookie_value(loaded.id, store.config))) == {"cart": [1, 2], "n": 7}
+    assert raw.exists(store.key(session.id)) == 0
+
+
 def test_a_taken_id_is_never_merged_into(make_store: Any, redis_url: str, raw: redis.Redis) -> None:
     store = make_store(redis_url)
     owner, cookie = create(store, owner="first")
