@@ -7,10 +7,10 @@ Every app has the same three views, whatever its session library:
 - ``/modify``: reads one key, changes another (``n``, a counter) and answers the new value.
 
 A driver (:class:`DjangoSite`, :class:`FlaskSite`, :class:`AsgiSite`) sends requests in
-process, the same way for every library of that framework: through Django's and Flask's
-test clients, and as direct ASGI calls. It logs in once (:meth:`Site.login`) and sends
-that cookie, explicitly, with every later request, so no cookie jar is involved and every
-request names the same stored session.
+process, the same way for every library of that framework: as direct WSGI calls to
+Django's handler, through Flask's test client, and as direct ASGI calls. It logs in once
+(:meth:`Site.login`) and sends that cookie, explicitly, with every later request, so no
+cookie jar is involved and every request names the same stored session.
 
 Django reads its settings from one ``settings.configure()`` per process (see
 :func:`configure_django`); each Django site builds its own request handler with its own
@@ -20,11 +20,15 @@ Third-party imports stay inside functions: importing this module needs none of t
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from http.cookies import SimpleCookie
 from typing import Any
 
 from bench._loop import OwnLoop
+
+_EMPTY_INPUT = io.BytesIO(b"")  # a GET has no body: nothing ever reads from it
+_ERRORS = io.StringIO()
 
 __all__ = [
     "LIFETIME",
@@ -159,20 +163,37 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
+class _WsgiReply:
+    """What a WSGI app answered: the status code, the headers and the body."""
+
+    __slots__ = ("body", "headers", "status_code")
+
+    def __init__(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status_code = int(status.split(" ", 1)[0])
+        self.headers = headers
+        self.body = body
+
+
 class DjangoSite(Site):
-    """A ``django.test.Client`` whose handler runs ``middleware`` with ``engine``.
+    """Django's WSGI handler running ``middleware`` with ``engine``, called as a server would.
 
     Django's ``SessionMiddleware`` reads ``SESSION_ENGINE`` when it is built, so building
-    the handler under ``override_settings`` gives this client its own engine for good.
+    the handler under ``override_settings`` gives this site its own engine for good. The
+    requests are plain WSGI calls (a fresh environ each, the body read and the response
+    closed), not ``django.test.Client``: the test client connects signal receivers on
+    every request and its bound-method receivers leave three ``weakref.finalize``
+    objects behind each time, a heap that grows through the run and makes the
+    collector's full passes (tens of milliseconds, growing) land on whichever contender
+    happens to be running.
     """
 
     def __init__(self, engine: str, middleware: str) -> None:
         from django.conf import settings
-        from django.test import Client, override_settings
+        from django.core.handlers.wsgi import WSGIHandler
+        from django.test import override_settings
 
         with override_settings(SESSION_ENGINE=engine, MIDDLEWARE=[middleware]):
-            self.client = Client()
-            self.client.handler.load_middleware()
+            self.handler = WSGIHandler()
         self.name = settings.SESSION_COOKIE_NAME
         self.cookie = ""
         if engine == "rcache_django.sessions":
@@ -180,22 +201,60 @@ class DjangoSite(Site):
 
             self.adapter = stores.sync().adapter
 
+    def _get(self, path: str) -> _WsgiReply:
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "SCRIPT_NAME": "",
+            "PATH_INFO": path,
+            "QUERY_STRING": "",
+            "SERVER_NAME": "testserver",
+            "SERVER_PORT": "80",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "127.0.0.1",
+            "HTTP_HOST": "testserver",
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": _EMPTY_INPUT,
+            "wsgi.errors": _ERRORS,
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        if self.cookie:
+            environ["HTTP_COOKIE"] = self.cookie
+        started: list[Any] = []
+
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
+            started[:] = [status, headers]
+            return None
+
+        result = self.handler(environ, start_response)
+        try:
+            body = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        return _WsgiReply(started[0], started[1], body)
+
     def login(self) -> None:
-        response = self.client.get("/login/")
+        response = self._get("/login/")
         assert response.status_code == 200, response.status_code
-        headers = [m.output(header="").strip() for m in response.cookies.values()]
+        headers = [v for k, v in response.headers if k.lower() == "set-cookie"]
         self.cookie = f"{self.name}={_cookie(headers, self.name)}"
         self.check()
 
     def read(self) -> Any:
-        return self.client.get("/read/", HTTP_COOKIE=self.cookie)
+        return self._get("/read/")
 
     def modify(self) -> Any:
-        return self.client.get("/modify/", HTTP_COOKIE=self.cookie)
+        return self._get("/modify/")
 
     def _text(self, response: Any) -> str:
         assert response.status_code == 200, response.status_code
-        return str(response.content.decode())
+        return str(response.body.decode())
 
 
 # -- Flask -----------------------------------------------------------------------------------

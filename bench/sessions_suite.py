@@ -22,7 +22,9 @@ session back on every request, and starsessions always does: that is how they sl
 expiry, which rcache does inside its load.
 
 Requests go through each framework's in-process machinery, the same for both libraries
-of a framework: ``django.test.Client``, Flask's ``test_client``, and for the ASGI apps a
+of a framework: a direct WSGI call to Django's ``WSGIHandler`` (not ``django.test.Client``,
+which leaks three ``weakref.finalize`` objects per request, see
+:class:`bench._sessions_apps.DjangoSite`), Flask's ``test_client``, and for the ASGI apps a
 direct ASGI call (the scope, ``receive`` and ``send`` an ASGI server would give a GET), one
 ``loop.run_until_complete`` per request in the app's own event loop. The ASGI apps are not
 driven through ``httpx.AsyncClient(transport=ASGITransport(app))``: its own cost per
