@@ -22,6 +22,7 @@ import redis.sentinel
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from rcache._wire import TCP_CONNECTION, UNIX_CONNECTION
 from rcache.config import RedisSettings
 
 __all__ = ["WaitingConnectionPool", "async_client", "sync_client"]
@@ -179,15 +180,12 @@ def sync_client(s: RedisSettings) -> Any:
             s.service_name, db=s.db, retry=no_retry, max_connections=s.max_connections
         )
     if s.unix_socket_path is not None:
-        conn: dict[str, Any] = {
-            "connection_class": redis.UnixDomainSocketConnection,
-            "path": s.unix_socket_path,
-        }
+        conn: dict[str, Any] = {"connection_class": UNIX_CONNECTION, "path": s.unix_socket_path}
         kw.pop("socket_keepalive")
     else:
         host, port = s.hosts[0]
         conn = {
-            "connection_class": redis.SSLConnection if s.ssl else redis.Connection,
+            "connection_class": redis.SSLConnection if s.ssl else TCP_CONNECTION,
             "host": host,
             "port": port,
         }

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import redis
 import redis.exceptions as rex
 
+from rcache import _wire
 from rcache._aio import AsyncTransport, pack_command
 from rcache._clients import async_client, sync_client
 from rcache._cluster import split_commands
@@ -249,6 +250,10 @@ def _sends_directly(client: Any) -> bool:
     )
 
 
+def _read_response(conn: Any) -> Any:
+    return conn.read_response()
+
+
 def _send_one(client: Any, command: Command) -> Any:
     """Send one command on a pooled connection of ``client``; return its parsed reply.
 
@@ -260,8 +265,12 @@ def _send_one(client: Any, command: Command) -> Any:
     pool = client.connection_pool
     conn = pool.get_connection()
     try:
-        conn.send_packed_command((pack_command(command),))
-        reply = conn.read_response()
+        if type(conn) in _wire.FAST:
+            _wire.write(conn, pack_command(command))
+            reply = _wire.read(conn)
+        else:
+            conn.send_packed_command((pack_command(command),))
+            reply = conn.read_response()
     except rex.ResponseError:
         raise
     except BaseException:
@@ -286,12 +295,18 @@ def _send_packed(client: Any, commands: Sequence[Command]) -> list[Any]:
     pool = client.connection_pool
     conn = pool.get_connection()
     try:
-        conn.send_packed_command((b"".join([pack_command(cmd) for cmd in commands]),))
+        data = b"".join([pack_command(cmd) for cmd in commands])
+        if type(conn) in _wire.FAST:
+            _wire.write(conn, data)
+            read = _wire.read
+        else:
+            conn.send_packed_command((data,))
+            read = _read_response
         callbacks = client.response_callbacks
         replies: list[Any] = []
         for cmd in commands:
             try:
-                reply = conn.read_response()
+                reply = read(conn)
             except rex.ResponseError as exc:
                 replies.append(exc)
                 continue
