@@ -21,6 +21,7 @@ from rcache.adapter import RedisAdapter
 from rcache.errors import BackendTimeout
 from rcache.ops import Batch
 
+
 @pytest.fixture(params=["tcp", "unix"])
 def url(request: pytest.FixtureRequest, fresh_server: Any) -> str:
     return str(fresh_server.url if request.param == "tcp" else fresh_server.unix_url)
