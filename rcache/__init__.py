@@ -20,6 +20,7 @@ from rcache.errors import (
     RCacheError,
 )
 from rcache.hotkeys import HotKeys
+from rcache.metrics import Metrics, server_info
 from rcache.objects import (
     MISSING,
     AsyncObjectCache,
@@ -69,6 +70,7 @@ __all__ = [
     "LocalTier",
     "LockNotAcquired",
     "MISSING",
+    "Metrics",
     "NotAnInteger",
     "ObjectCache",
     "Op",
@@ -88,4 +90,5 @@ __all__ = [
     "SessionUnavailable",
     "Sleep",
     "__version__",
+    "server_info",
 ]

@@ -13,6 +13,7 @@ from rcache.errors import CodecError
 from rcache.eviction import check_for_cache, check_for_sessions, read_policy
 from rcache.hotkeys import top_op
 from rcache.keys import key_head
+from rcache.metrics import server_info
 from rcache.ops import Batch, Op
 
 
@@ -55,31 +56,24 @@ def cmd_latency(adapter: RedisAdapter, args: argparse.Namespace, out: TextIO) ->
     return 0
 
 
-def _info() -> Op[tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]]:
-    server, memory, stats, keyspace = yield Batch(
-        [("INFO", "server"), ("INFO", "memory"), ("INFO", "stats"), ("INFO", "keyspace")]
-    )
-    return server, memory, stats, keyspace
-
-
 def cmd_stat(adapter: RedisAdapter, args: argparse.Namespace, out: TextIO) -> int:
-    server, memory, stats, keyspace = adapter.run(_info())
-    hits, misses = int(stats.get("keyspace_hits", 0)), int(stats.get("keyspace_misses", 0))
-    ratio = f"{hits / (hits + misses):.1%}" if hits + misses else "n/a"
-    maxmemory = int(memory.get("maxmemory", 0))
+    info = adapter.run(server_info())
+    hits, misses, ratio = info["keyspace_hits"], info["keyspace_misses"], info["hit_ratio"]
+    shown = "n/a" if ratio is None else f"{ratio:.1%}"
+    maxmemory = info["maxmemory"]
     rows = [
-        ("server", f"Redis {server.get('redis_version')} ({server.get('redis_mode')})"),
-        ("uptime", f"{int(server.get('uptime_in_seconds', 0))} s"),
-        ("memory", f"{_size(int(memory.get('used_memory', 0)))} used"),
+        ("server", f"Redis {info['redis_version']} ({info['redis_mode']})"),
+        ("uptime", f"{info['uptime_s']} s"),
+        ("memory", f"{_size(info['used_memory'])} used"),
         ("maxmemory", _size(maxmemory) if maxmemory else "unbounded"),
-        ("policy", str(memory.get("maxmemory_policy"))),
-        ("hit ratio", f"{ratio} ({hits} hits, {misses} misses)"),
-        ("evicted", str(stats.get("evicted_keys", 0))),
-        ("expired", str(stats.get("expired_keys", 0))),
-        ("ops/s", str(stats.get("instantaneous_ops_per_sec", 0))),
+        ("policy", str(info["maxmemory_policy"])),
+        ("hit ratio", f"{shown} ({hits} hits, {misses} misses)"),
+        ("evicted", str(info["evicted_keys"])),
+        ("expired", str(info["expired_keys"])),
+        ("ops/s", str(info["ops_per_sec"])),
     ]
-    for db, info in sorted(keyspace.items()):
-        rows.append((db, f"{info.get('keys')} keys, {info.get('expires')} with a TTL"))
+    for db, counts in info["keyspace"].items():
+        rows.append((db, f"{counts['keys']} keys, {counts['expires']} with a TTL"))
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v}", file=out)
@@ -88,12 +82,12 @@ def cmd_stat(adapter: RedisAdapter, args: argparse.Namespace, out: TextIO) -> in
 
 def cmd_doctor(adapter: RedisAdapter, args: argparse.Namespace, out: TextIO) -> int:
     findings: list[tuple[str, str]] = []
-    server, memory, _stats, _ks = adapter.run(_info())
-    version = tuple(int(x) for x in str(server.get("redis_version", "0")).split(".")[:2])
+    found = adapter.run(server_info())["redis_version"]
+    version = tuple(int(x) for x in str(found or "0").split(".")[:2])
     if version < (7, 0):
-        findings.append(("error", f"Redis {server.get('redis_version')}: rcache needs 7.0+"))
+        findings.append(("error", f"Redis {found}: rcache needs 7.0+"))
     else:
-        findings.append(("ok", f"Redis {server.get('redis_version')}"))
+        findings.append(("ok", f"Redis {found}"))
     policy = adapter.run(read_policy())
     for use, verdict in (
         ("caches", check_for_cache(policy)),
