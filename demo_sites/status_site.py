@@ -4,6 +4,8 @@ Pages:
     /            HTML overview (refreshes itself every 2 s)
     /api/status  the same as JSON
     /api/visit   INCR a visit counter (a non-idempotent batch) and return it
+    /dashboard/  the rcache dashboard of the site's adapter (``/dashboard/metrics`` for
+                 Prometheus, ``/dashboard/json``); loopback clients only, the default
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from rcache.adapter import AsyncRedisAdapter
 from rcache.errors import RCacheError
+from rcache.metrics import Metrics
 from rcache.ops import Batch, Op
+from rcache_asgi.dashboard import Dashboard
 
 VISITS = "demo:visits"
 
@@ -56,12 +60,21 @@ async def _snapshot(adapter: AsyncRedisAdapter) -> dict[str, Any]:
 
 def make_app(url: str) -> Starlette:
     """Build the status site talking to the Redis at ``url``."""
+    metrics = Metrics()
+    dashboard = Dashboard(metrics)  # allow=None: loopback clients only
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.adapter = AsyncRedisAdapter.from_url(url)
-        yield
-        await app.state.adapter.aclose()
+        # One adapter per run of the lifespan: it belongs to the loop that serves the app.
+        adapter = AsyncRedisAdapter.from_url(url)
+        app.state.adapter = dashboard.adapter = adapter
+        metrics.add("status", adapter)
+        try:
+            yield
+        finally:
+            metrics.remove("status")
+            dashboard.adapter = None
+            await adapter.aclose()
 
     async def api_status(request: Request) -> JSONResponse:
         return JSONResponse(await _snapshot(request.app.state.adapter))
@@ -82,7 +95,8 @@ def make_app(url: str) -> Starlette:
             "<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=2>"
             "<title>rcache demo</title><h1>rcache: adapter status</h1>"
             f"<table>{rows}</table>"
-            '<p><a href="api/visit">count a visit</a> · <a href="api/status">JSON</a></p>'
+            '<p><a href="api/visit">count a visit</a> · <a href="api/status">JSON</a>'
+            ' · <a href="dashboard/">dashboard</a></p>'
         )
 
     return Starlette(
@@ -90,6 +104,7 @@ def make_app(url: str) -> Starlette:
             Route("/", index),
             Route("/api/status", api_status),
             Route("/api/visit", api_visit),
+            Mount("/dashboard", app=dashboard),
         ],
         lifespan=lifespan,
     )

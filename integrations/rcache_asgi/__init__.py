@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rcache_asgi.cache import cache_lifespan, cached, get_cache
+from rcache_asgi.dashboard import Dashboard
 from rcache_asgi.pages import PageCacheMiddleware, PageOptions, page_cache
 from rcache_asgi.sessions import (
     SessionMiddleware,
@@ -12,6 +13,7 @@ from rcache_asgi.sessions import (
 )
 
 __all__: list[str] = [
+    "Dashboard",
     "PageCacheMiddleware",
     "PageOptions",
     "SessionMiddleware",

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from rcache_django.cache import RedisCache, cached
+from rcache_django.dashboard import dashboard_urls
 from rcache_django.pages import PageCacheMiddleware, page_cache
 
-__all__: list[str] = ["PageCacheMiddleware", "RedisCache", "cached", "page_cache"]
+__all__: list[str] = [
+    "PageCacheMiddleware",
+    "RedisCache",
+    "cached",
+    "dashboard_urls",
+    "page_cache",
+]

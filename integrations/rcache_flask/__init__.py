@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rcache_flask.cache import RCache
+from rcache_flask.dashboard import dashboard_blueprint
 from rcache_flask.pages import PageCache
 from rcache_flask.sessions import RCacheSession, RCacheSessionInterface
 
@@ -11,4 +12,5 @@ __all__: list[str] = [
     "RCache",
     "RCacheSession",
     "RCacheSessionInterface",
+    "dashboard_blueprint",
 ]
