@@ -286,6 +286,46 @@ def test_a_forked_child_never_shares_the_parents_connections(
         adapter.close()
 
 
+def test_a_child_forked_without_python_hooks_never_shares_the_parents_connections(
+    redis_server: Any, key_prefix: str
+) -> None:
+    # Servers that fork from C (uWSGI's default) never run Python's fork hooks; the pool
+    # must still see the new process and open its own connection.
+    import ctypes
+
+    from rcache.adapter import RedisAdapter
+
+    libc = ctypes.PyDLL(None)  # PyDLL: the GIL stays held across the call
+    adapter = RedisAdapter.from_url(redis_server.url)
+    try:
+        parent_id = adapter.execute("CLIENT", "ID")
+        pid = libc.fork()
+        assert pid >= 0
+        if pid == 0:
+            code = 1
+            try:
+                child_id = adapter.execute("CLIENT", "ID")
+                adapter.execute("SET", key_prefix + "child", str(child_id))
+                code = 0 if child_id != parent_id else 2
+            finally:
+                os._exit(code)
+        deadline = time.monotonic() + 20
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                pytest.fail("the child forked without hooks did not finish")
+            time.sleep(0.02)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert int(adapter.execute("GET", key_prefix + "child")) != parent_id
+        assert adapter.execute("CLIENT", "ID") == parent_id
+    finally:
+        adapter.close()
+
+
 def test_non_idempotent_batches_are_not_retried(
     make_runner: Any, fresh_server: Any, key_prefix: str
 ) -> None:
