@@ -19,7 +19,9 @@ timeout (EAGAIN) as the ``TimeoutError`` a Python timeout gives, and a read redi
 makes with a timeout of its own switches that socket back to Python's timeouts for good
 (a read that waits without end drops the kernel's first). Elsewhere (no hiredis, TLS, a
 platform whose ``struct timeval`` is not two C longs) redis-py's classes are used as
-they are and :data:`FAST` is empty.
+they are and :data:`FAST` is empty; so are green sockets (gevent, eventlet), which keep
+their own timeouts. Writes above :data:`BIG_WRITE` use Python's timeout, which bounds the
+whole write where the kernel's bounds each ``send()``.
 """
 
 from __future__ import annotations
@@ -46,7 +48,35 @@ def _timeval(seconds: float) -> bytes:
     return struct.pack("ll", *divmod(micros, 1_000_000))
 
 
-if HIREDIS_AVAILABLE and sys.platform.startswith(("linux", "darwin")):
+#: Writes larger than this use Python's timeout for the whole write: the kernel's applies to
+#: each ``send()`` and restarts whenever one makes progress, so a large value written to a
+#: slowly draining server could take far longer than ``socket_timeout``.
+BIG_WRITE = 64 * 1024
+
+# struct timeval as two C longs: 64-bit Linux; 64-bit little-endian macOS (a long, then an
+# int and padding, which "ll" lays out the same way).
+_TIMEVAL_OK = struct.calcsize("l") == 8 and (
+    sys.platform.startswith("linux") or (sys.platform == "darwin" and sys.byteorder == "little")
+)
+
+
+def _size(command: Any) -> int:
+    """The bytes of what ``send_packed_command`` is given: one buffer or a list of them."""
+    if isinstance(command, bytes | bytearray | memoryview | str):
+        return len(command)
+    return sum(len(part) for part in command)
+
+
+def _stdlib_socket(sock: Any) -> bool:
+    """Whether ``sock`` is the standard library's socket (not gevent's or eventlet's).
+
+    A green socket keeps its file descriptor non-blocking and does its own timeouts: the
+    kernel's would never fire there, and clearing its timeout would wait forever.
+    """
+    return type(sock).__module__ == "socket"
+
+
+if HIREDIS_AVAILABLE and _TIMEVAL_OK:
     from redis._parsers.hiredis import NOT_ENOUGH_DATA, _HiredisParser
 
     class KernelTimeoutParser(_HiredisParser):
@@ -75,12 +105,35 @@ if HIREDIS_AVAILABLE and sys.platform.startswith(("linux", "darwin")):
         def _connect(self) -> Any:
             sock = super()._connect()  # type: ignore[misc]
             timeout = self.socket_timeout
-            if timeout is not None and timeout > 0:
+            if timeout is not None and timeout > 0 and _stdlib_socket(sock):
                 value = _timeval(timeout)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
                 sock.settimeout(None)
             return sock
+
+        def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+            # redis-py's own write path (adapter.client, pub/sub, health checks): a large
+            # write under Python's timeout, and the kernel's timeout reported as redis-py
+            # reports Python's.
+            sock = self._sock  # type: ignore[attr-defined]
+            big = (
+                sock is not None
+                and sock.gettimeout() is None
+                and bool(self.socket_timeout)
+                and _size(command) > BIG_WRITE
+            )
+            if big:
+                sock.settimeout(self.socket_timeout)
+            try:
+                super().send_packed_command(command, check_health)  # type: ignore[misc]
+            except rex.ConnectionError as exc:
+                if isinstance(exc.__context__, BlockingIOError):  # SO_SNDTIMEO expired
+                    raise rex.TimeoutError("Timeout writing to socket") from exc
+                raise
+            finally:
+                if big and self._sock is sock:  # type: ignore[attr-defined]
+                    sock.settimeout(None)
 
     class TimedConnection(_KernelTimeouts, redis.Connection):
         """redis-py's TCP connection with kernel-enforced timeouts."""
@@ -108,8 +161,8 @@ def write(conn: Any, data: bytes) -> None:
     if conn.health_check_interval and _monotonic() > conn.next_health_check:
         conn.check_health()  # a PING when the connection has been quiet for a while
     sock = conn._sock
-    if sock is None:
-        conn.send_packed_command((data,), check_health=False)  # reconnects first
+    if sock is None or len(data) > BIG_WRITE:
+        conn.send_packed_command((data,), check_health=False)  # reconnects; a large write
         return
     try:
         sock.sendall(data)
@@ -129,12 +182,14 @@ def read(conn: Any) -> Any:
     a ResponseError, as redis-py does.
     """
     parser = conn._parser
-    reader = parser._reader
-    if reader is None:
+    # Both at once: another thread's disconnect() clears them (a ConnectionError, not an
+    # AttributeError on None, as redis-py's own read raises).
+    reader, sock = parser._reader, parser._sock
+    if reader is None or sock is None:
         raise rex.ConnectionError(_CLOSED)
     response = reader.gets()
     if response is NOT_ENOUGH_DATA:
-        sock, buffer = parser._sock, parser._buffer
+        buffer = parser._buffer
         try:
             while response is NOT_ENOUGH_DATA:
                 count = sock.recv_into(buffer)

@@ -7,6 +7,7 @@ threaded, so every client waits behind it).
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -143,3 +144,57 @@ def test_a_large_reply_arrives_whole(adapter: RedisAdapter, key_prefix: str) -> 
     assert adapter.execute("GET", key_prefix + "big") == big
     values = adapter.execute("MGET", *[key_prefix + "big"] * 3)
     assert values == [big, big, big]
+
+
+class _GreenLikeSocket(socket.socket):
+    """A socket class from outside the standard library, as gevent's and eventlet's are."""
+
+
+def test_a_socket_not_from_the_standard_library_keeps_python_timeouts(
+    url: str, key_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # gevent keeps its sockets' descriptors non-blocking and times out itself: kernel
+    # timeouts would never fire there, and clearing the socket's timeout would wait forever.
+    monkeypatch.setattr(socket, "socket", _GreenLikeSocket)
+    adapter = RedisAdapter.from_url(url, socket_timeout=0.25, retry_attempts=1)
+    try:
+        adapter.execute("PING")
+        [conn] = adapter.client.connection_pool._available_connections
+        assert type(conn._sock) is _GreenLikeSocket
+        assert conn._sock.gettimeout() == 0.25
+        stall = _stall(url, 1.0)
+        try:
+            t0 = time.monotonic()
+            with pytest.raises(BackendTimeout):
+                adapter.execute("GET", key_prefix + "k")
+            assert time.monotonic() - t0 < 0.9
+        finally:
+            stall.join()
+    finally:
+        adapter.close()
+
+
+def test_a_large_write_to_a_stalled_server_times_out_within_the_socket_timeout(
+    adapter: RedisAdapter, url: str, key_prefix: str
+) -> None:
+    # Larger than the socket buffers: the write blocks while the server sleeps. It is
+    # bounded as a whole by the socket timeout (0.25 s), not per send() (which took 0.8 s
+    # here), and reported as a timeout on both paths.
+    value = b"x" * (32 * 1024 * 1024)
+    pool = adapter.client.connection_pool
+    warm = [pool.get_connection(), pool.get_connection()]  # one connected socket per write
+    for conn in warm:
+        pool.release(conn)
+    stall = _stall(url, 2.0)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(BackendTimeout):
+            adapter.execute("SET", key_prefix + "big", value, idempotent=False)
+        first = time.monotonic() - t0
+        t0 = time.monotonic()
+        with pytest.raises(rex.TimeoutError):
+            adapter.client.set(key_prefix + "big", value)
+        second = time.monotonic() - t0
+    finally:
+        stall.join()
+    assert first < 0.7 and second < 0.7
