@@ -18,8 +18,27 @@ __all__ = ["UNDECODED", "Session", "new_session_id"]
 
 logger = logging.getLogger("rcache.sessions")
 
+
+class _Undecoded:
+    """The type of :data:`UNDECODED`: one instance, kept by copying and pickling."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNDECODED"
+
+    def __reduce__(self) -> str:
+        return "UNDECODED"  # pickled by name: unpickles as this module's one instance
+
+    def __copy__(self) -> _Undecoded:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> _Undecoded:
+        return self
+
+
 #: The value of a loaded key whose stored bytes (in ``Session._raw``) are not decoded yet.
-UNDECODED: Final = object()
+UNDECODED: Final = _Undecoded()
 
 
 def new_session_id() -> str:
@@ -160,6 +179,19 @@ class Session(MutableMapping[str, Any]):
             self._decode_all()
         self._dirty.update(self._data)
         self._data.clear()
+
+    # -- copying and pickling: every value decoded, the codec's decode function left out ----
+
+    def __getstate__(self) -> dict[str, Any]:
+        if self._lazy:
+            self._decode_all()
+        return {name: getattr(self, name) for name in self.__slots__ if name != "_decode"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+        self._decode = None
+        self._lazy = False
 
     def _decoded(self, key: str) -> Any:
         """Decode the stored bytes of ``key``; an unreadable value is dropped (KeyError).

@@ -456,6 +456,25 @@ def test_rotating_a_session_never_read_keeps_its_values(
     assert raw.exists(store.key(session.id)) == 0
 
 
+def test_a_loaded_session_copies_and_pickles_with_its_values(
+    make_store: Any, redis_url: str, raw: redis.Redis
+) -> None:
+    import copy
+    import pickle
+
+    store = make_store(redis_url)
+    session, cookie = create(store, cart=[1, 2], name="Zoë")
+    loaded = store.load(cookie)  # nothing read yet: every value still undecoded
+    for twin in (copy.deepcopy(loaded), pickle.loads(pickle.dumps(loaded)), copy.copy(loaded)):
+        assert dict(twin) == {"cart": [1, 2], "name": "Zoë"}
+        assert twin.id == loaded.id and twin.stored
+    again = store.load(cookie)
+    twin = copy.deepcopy(again)
+    twin.mark_modified("cart")  # a key never read in the copy: written back as it was
+    assert store.save(twin) == SaveStatus.SAVED
+    assert dict(store.load(cookie)) == {"cart": [1, 2], "name": "Zoë"}
+
+
 def test_a_taken_id_is_never_merged_into(make_store: Any, redis_url: str, raw: redis.Redis) -> None:
     store = make_store(redis_url)
     owner, cookie = create(store, owner="first")
