@@ -260,48 +260,25 @@ def test_a_connection_closed_while_idle_is_replaced_before_a_write(
         killer.close()
 
 
-def test_a_forked_child_never_shares_the_parents_connections(
-    redis_server: Any, key_prefix: str
-) -> None:
-    from rcache.adapter import RedisAdapter
-
-    adapter = RedisAdapter.from_url(redis_server.url)
-    try:
-        parent_id = adapter.execute("CLIENT", "ID")
-        pid = os.fork()
-        if pid == 0:  # the child: its commands go on a connection of its own
-            code = 1
-            try:
-                child_id = adapter.execute("CLIENT", "ID")
-                adapter.execute("SET", key_prefix + "child", str(child_id))
-                code = 0 if child_id != parent_id else 2
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
-        child_id = int(adapter.execute("GET", key_prefix + "child"))
-        assert child_id != parent_id
-        assert adapter.execute("CLIENT", "ID") == parent_id  # the parent's is untouched
-    finally:
-        adapter.close()
-
-
-def test_a_child_forked_without_python_hooks_never_shares_the_parents_connections(
-    redis_server: Any, key_prefix: str
-) -> None:
-    # Servers that fork from C (uWSGI's default) never run Python's fork hooks; the pool
-    # must still see the new process and open its own connection.
+def _fork_without_python_hooks() -> int:
+    """fork() as servers that fork from C do (uWSGI's default): no Python fork hooks run."""
     import ctypes
 
+    return int(ctypes.PyDLL(None).fork())  # PyDLL: the GIL stays held across the call
+
+
+@pytest.mark.parametrize("fork", [os.fork, _fork_without_python_hooks], ids=["os", "libc"])
+def test_a_forked_child_never_shares_the_parents_connections(
+    redis_server: Any, key_prefix: str, fork: Any
+) -> None:
     from rcache.adapter import RedisAdapter
 
-    libc = ctypes.PyDLL(None)  # PyDLL: the GIL stays held across the call
     adapter = RedisAdapter.from_url(redis_server.url)
     try:
         parent_id = adapter.execute("CLIENT", "ID")
-        pid = libc.fork()
+        pid = fork()
         assert pid >= 0
-        if pid == 0:
+        if pid == 0:  # the child: its commands go on a connection of its own
             code = 1
             try:
                 child_id = adapter.execute("CLIENT", "ID")
@@ -317,11 +294,12 @@ def test_a_child_forked_without_python_hooks_never_shares_the_parents_connection
             if time.monotonic() > deadline:
                 os.kill(pid, 9)
                 os.waitpid(pid, 0)
-                pytest.fail("the child forked without hooks did not finish")
+                pytest.fail("the forked child did not finish")
             time.sleep(0.02)
         assert os.waitstatus_to_exitcode(status) == 0
-        assert int(adapter.execute("GET", key_prefix + "child")) != parent_id
-        assert adapter.execute("CLIENT", "ID") == parent_id
+        child_id = int(adapter.execute("GET", key_prefix + "child"))
+        assert child_id != parent_id
+        assert adapter.execute("CLIENT", "ID") == parent_id  # the parent's is untouched
     finally:
         adapter.close()
 

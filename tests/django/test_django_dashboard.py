@@ -21,17 +21,14 @@ if not settings.configured:  # tests/django/conftest.py may have done it already
     )
     django.setup()
 
+from dashboard_sources import Sources  # noqa: E402
 from django.http import HttpRequest, HttpResponse  # noqa: E402
 from django.test import Client, override_settings  # noqa: E402
 from django.urls import include, path, reverse  # noqa: E402
 
 from rcache.adapter import RedisAdapter  # noqa: E402
-from rcache.metrics import Metrics  # noqa: E402
-from rcache.objects import ObjectCache  # noqa: E402
-from rcache.sessions import SessionConfig, SessionStore  # noqa: E402
 from rcache_django.dashboard import dashboard_urls  # noqa: E402
 
-SECRET = "django-dashboard-secret-0123456789abcdef"
 REMOTE = "203.0.113.9"
 
 
@@ -42,28 +39,9 @@ class URLConf:
         self.urlpatterns = urlpatterns
 
 
-class Sources:
-    """An object cache and a session store on the test's Redis, registered in ``metrics``."""
-
-    def __init__(self, url: str, prefix: str) -> None:
-        self.cache = ObjectCache.from_url(url, prefix=prefix)
-        config = SessionConfig(secret_keys=[SECRET], prefix=prefix + "s:", secure=False)
-        self.sessions = SessionStore.from_url(url, config)
-        self.metrics = Metrics()
-        self.metrics.add("catalog", self.cache)
-        self.metrics.add("logins", self.sessions)
-
-    def close(self) -> None:
-        self.cache.close()
-        self.sessions.close()
-
-
 @pytest.fixture
 def sources(redis_server: Any, key_prefix: str) -> Iterator[Sources]:
     made = Sources(redis_server.url, key_prefix)
-    made.cache.set("k", 1)
-    made.cache.get("k")  # a hit
-    made.cache.get("nope")  # a miss
     yield made
     made.close()
 

@@ -8,40 +8,18 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from dashboard_sources import Sources
 from flask import Flask, Request
 
 from rcache.adapter import RedisAdapter
-from rcache.metrics import Metrics
-from rcache.objects import ObjectCache
-from rcache.sessions import SessionConfig, SessionStore
 from rcache_flask.dashboard import dashboard_blueprint
 
-SECRET = "flask-dashboard-secret-0123456789abcdef"
 REMOTE = {"REMOTE_ADDR": "203.0.113.9"}
-
-
-class Sources:
-    """An object cache and a session store on the test's Redis, registered in ``metrics``."""
-
-    def __init__(self, url: str, prefix: str) -> None:
-        self.cache = ObjectCache.from_url(url, prefix=prefix)
-        config = SessionConfig(secret_keys=[SECRET], prefix=prefix + "s:", secure=False)
-        self.sessions = SessionStore.from_url(url, config)
-        self.metrics = Metrics()
-        self.metrics.add("catalog", self.cache)
-        self.metrics.add("logins", self.sessions)
-
-    def close(self) -> None:
-        self.cache.close()
-        self.sessions.close()
 
 
 @pytest.fixture
 def sources(redis_server: Any, key_prefix: str) -> Iterator[Sources]:
     made = Sources(redis_server.url, key_prefix)
-    made.cache.set("k", 1)
-    made.cache.get("k")  # a hit
-    made.cache.get("nope")  # a miss
     yield made
     made.close()
 
