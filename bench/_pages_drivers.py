@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench._loop import OwnLoop
+from bench._loop import OwnLoop, asgi_get
 from bench._pages_apps import PAGE
 
 __all__ = ["AsgiDriver", "Driver", "Reply", "check_page", "django_driver", "flask_driver"]
@@ -83,10 +83,6 @@ def flask_driver(app: Any) -> Driver:
     return Driver(get, list(app.extensions.get("bench_closers", [])))
 
 
-_REQUEST = {"type": "http.request", "body": b"", "more_body": False}
-_DISCONNECT = {"type": "http.disconnect"}
-
-
 class AsgiDriver(OwnLoop):
     """An ASGI app called directly, in an event loop of its own (clients are built in it)."""
 
@@ -95,45 +91,12 @@ class AsgiDriver(OwnLoop):
         self.app: Any = None
 
     async def _get(self, path: str, accept_encoding: str | None) -> Reply:
-        reply = Reply(0, [], b"")
-        received = False
-
-        async def receive() -> dict[str, Any]:
-            nonlocal received
-            if received:
-                return _DISCONNECT
-            received = True
-            return _REQUEST
-
-        async def send(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                reply.status = message["status"]
-                reply.headers = [
-                    (bytes(k).decode("latin-1").lower(), bytes(v).decode("latin-1"))
-                    for k, v in message.get("headers", ())
-                ]
-            elif message["type"] == "http.response.body":
-                reply.body += message.get("body", b"")
-
         headers = [(b"host", b"testserver"), (b"user-agent", b"bench"), (b"accept", b"*/*")]
         if accept_encoding is not None:
             headers.append((b"accept-encoding", accept_encoding.encode("latin-1")))
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode("ascii"),
-            "query_string": b"",
-            "root_path": "",
-            "headers": headers,
-            "client": ("127.0.0.1", 50000),
-            "server": ("testserver", 80),
-        }
-        await self.app(scope, receive, send)
-        return reply
+        status, raw, body = await asgi_get(self.app, path, headers)
+        fields = [(bytes(k).decode("latin-1").lower(), bytes(v).decode("latin-1")) for k, v in raw]
+        return Reply(status, fields, body)
 
     def get(self, path: str, accept_encoding: str | None) -> Reply:
         return self.run(self._get(path, accept_encoding))

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from http.cookies import SimpleCookie
 from typing import Any
 
-from bench._loop import OwnLoop
+from bench._loop import OwnLoop, asgi_get
 
 _EMPTY_INPUT = io.BytesIO(b"")  # a GET has no body: nothing ever reads from it
 _ERRORS = io.StringIO()
@@ -353,17 +353,13 @@ class _Reply:
 
     __slots__ = ("body", "headers", "status")
 
-    def __init__(self) -> None:
-        self.status = 0
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.body = b""
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
 
     def header_values(self, name: bytes) -> list[str]:
         return [v.decode("latin-1") for k, v in self.headers if k.lower() == name]
-
-
-_REQUEST = {"type": "http.request", "body": b"", "more_body": False}
-_DISCONNECT = {"type": "http.disconnect"}
 
 
 class AsgiSite(OwnLoop, Site):
@@ -384,39 +380,7 @@ class AsgiSite(OwnLoop, Site):
         self.app = app
 
     async def _get(self, path: str, headers: list[tuple[bytes, bytes]]) -> _Reply:
-        reply = _Reply()
-        received = False
-
-        async def receive() -> dict[str, Any]:
-            nonlocal received
-            if received:
-                return _DISCONNECT
-            received = True
-            return _REQUEST
-
-        async def send(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                reply.status = message["status"]
-                reply.headers = list(message.get("headers", ()))
-            elif message["type"] == "http.response.body":
-                reply.body += message.get("body", b"")
-
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode("ascii"),
-            "query_string": b"",
-            "root_path": "",
-            "headers": [(b"host", b"testserver"), *headers],
-            "client": ("127.0.0.1", 50000),
-            "server": ("testserver", 80),
-        }
-        await self.app(scope, receive, send)
-        return reply
+        return _Reply(*await asgi_get(self.app, path, [(b"host", b"testserver"), *headers]))
 
     def login(self) -> None:
         response = self.run(self._get("/login", []))
