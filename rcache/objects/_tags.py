@@ -52,15 +52,18 @@ def current_tokens(ctx: CacheContext, tids: Sequence[str]) -> Op[dict[str, bytes
 
 def invalidate(ctx: CacheContext, tags: Iterable[str]) -> Op[bool]:
     """Give each tag a new token (one ``MSET``); return False if Redis failed ("miss" mode)."""
-    args: list[str | bytes] = []
-    for tid in tag_ids(tags):
-        args += (ctx.tag_key(tid), ctx.new_token())
-    if not args:
+    tag_keys = [ctx.tag_key(tid) for tid in tag_ids(tags)]
+    if not tag_keys:
         return True
+    args: list[str | bytes] = []
+    for tag_key in tag_keys:
+        args += (tag_key, ctx.new_token())
     try:
         yield Batch([("MSET", *args)])
     except BackendError as err:
+        ctx.failures.lost(tags=tag_keys)  # the old versions may still be there
         ctx.failures.backend(err, "invalidate_tags")
         return False
+    ctx.failures.done(tags=tag_keys)
     ctx.failures.written()
     return True

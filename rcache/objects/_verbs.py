@@ -170,8 +170,12 @@ def set_value(
         flags = ("NX",) if only_new else ()
         (reply,) = yield Batch([set_command(redis_key, data, ms, *flags)])
     except BackendError as err:
+        if not only_new:  # the old value may still be there: delete it once Redis answers
+            ctx.failures.lost(keys=[redis_key])
         ctx.failures.backend(err, action)
         return False
+    if reply:
+        ctx.failures.done(keys=[redis_key])
     ctx.failures.written()
     return bool(reply)
 
@@ -200,6 +204,7 @@ def set_many(ctx: CacheContext, mapping: Mapping[str, Any], ttl: TTL | Default) 
     try:
         replies = yield Batch(cmds, raise_on_error=False)
     except BackendError as err:
+        ctx.failures.lost(keys=redis_keys)
         ctx.failures.backend(err, "set_many")
         return keys
     if ms == 0:
@@ -208,8 +213,14 @@ def set_many(ctx: CacheContext, mapping: Mapping[str, Any], ttl: TTL | Default) 
     else:
         failed = [k for k, r in zip(keys, replies, strict=True) if isinstance(r, RCacheError)]
         errors = [r for r in replies if isinstance(r, RCacheError)]
+    if len(failed) < len(keys):
+        missed = set(failed)
+        ctx.failures.done(
+            keys=[rk for k, rk in zip(keys, redis_keys, strict=True) if k not in missed]
+        )
     first = next((e for e in errors if isinstance(e, BackendError)), None)
     if first is not None:
+        ctx.failures.lost(keys=ctx.keys(failed))
         ctx.failures.backend(first, "set_many")
     else:
         ctx.failures.written()
@@ -230,8 +241,10 @@ def delete_many(ctx: CacheContext, keys: Iterable[str]) -> Op[int]:
     try:
         (count,) = yield Batch([("UNLINK", *redis_keys)])
     except BackendError as err:
+        ctx.failures.lost(keys=redis_keys)
         ctx.failures.backend(err, "delete")
         return 0
+    ctx.failures.done(keys=redis_keys)
     ctx.failures.ok()
     return int(count)
 
@@ -319,3 +332,26 @@ def get_or_set(
         return default
     ctx.failures.written()
     return default if value is MISSING else value
+
+
+def redo(ctx: CacheContext) -> Op[None]:
+    """Redo what failed writes left undone (see ``Failures.lost``): one round trip.
+
+    Deletes the entries and gives the tags new versions; if Redis fails again, everything
+    is remembered again for the next success. Never raises a BackendError.
+    """
+    keys, tags = ctx.failures.take_redo()
+    cmds: list[Command] = []
+    if keys:
+        cmds.append(("UNLINK", *keys))
+    if tags:
+        args: list[str | bytes] = []
+        for tag_key in tags:
+            args += (tag_key, ctx.new_token())
+        cmds.append(("MSET", *args))
+    if not cmds:
+        return
+    try:
+        yield Batch(cmds)  # deleting and renewing twice is the same as once: retried freely
+    except BackendError:
+        ctx.failures.lost(keys, tags)

@@ -152,3 +152,35 @@ def test_read_only_replica_still_returns_the_value(
     finally:
         raw.execute_command("REPLICAOF", "NO", "ONE")
         raw.close()
+
+
+def test_writes_an_outage_lost_are_redone_once_redis_answers(
+    make_cache: Any, fresh_server: Any
+) -> None:
+    # A stalled (not restarted) Redis keeps its data: a delete, a set and a tag
+    # invalidation that failed meanwhile would leave stale entries there for good (until
+    # their TTL). The cache redoes them with its first round trip that succeeds.
+    import signal
+
+    c = make_cache(fresh_server.url, socket_timeout=0.2, retry_attempts=1, breaker_cooldown=0.2)
+    assert c.set("gone", 1) and c.set("stale", 1) and c.set("tagged", 1, tags=["t"])
+    assert c.set("rewritten", 1)
+    raw = fresh_server.client()
+    fresh_server.kill(signal.SIGSTOP)
+    try:
+        assert c.delete("gone") is False
+        assert c.set("stale", 2) is False  # the old value 1 is still in Redis
+        assert c.invalidate_tags("t") is False
+        assert c.set("rewritten", 2) is False
+    finally:
+        fresh_server.kill(signal.SIGCONT)
+    deadline = time.monotonic() + 10
+    while not c.set("rewritten", 3):  # written after the outage: not undone by the redo
+        assert time.monotonic() < deadline, "the cache did not recover"
+        time.sleep(0.05)
+    while c.get("gone") is not None or c.get("stale") is not None or c.get("tagged") is not None:
+        assert time.monotonic() < deadline, "the lost writes were not redone"
+        time.sleep(0.05)
+    assert c.get("rewritten") == 3
+    assert raw.exists(c.cache._ctx.key("gone"), c.cache._ctx.key("stale")) == 0
+    raw.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import logging
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -160,3 +161,19 @@ def test_key_layout() -> None:
     hashed = ctx.key("has space")
     assert ctx.user_key(hashed) == hashed.removeprefix("app:1:")
     assert ctx.space_pattern() == "app:[-0-9]*" and ctx.entry_pattern("u*") == "app:1:u*"
+
+
+def test_writes_to_redo_are_bounded_with_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    from rcache.objects._failures import REDO_LIMIT
+
+    failures = Failures()
+    with caplog.at_level(logging.WARNING, logger="rcache.objects"):
+        failures.lost(keys=[f"k{i}" for i in range(REDO_LIMIT - 1)], tags=["t1", "t2", "t3"])
+        failures.lost(keys=["more"])
+    keys, tags = failures.take_redo()
+    assert len(keys) + len(tags) == REDO_LIMIT and "more" not in keys
+    assert len([r for r in caplog.records if "redo" in r.getMessage()]) == 1
+    assert not failures.redo_due and failures.take_redo() == ([], [])
+    failures.lost(keys=["a", "b"], tags=["t"])
+    failures.done(keys=["a"], tags=["t"])  # written since: nothing to redo for them
+    assert failures.take_redo() == (["b"], [])
