@@ -15,12 +15,11 @@ dropped from it when Redis answers (see :mod:`rcache.objects._local`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, ParamSpec, TypeVar, overload
 
+from rcache._degrade import async_redo, sync_redo
 from rcache.adapter import AsyncRedisAdapter, RedisAdapter
 from rcache.codecs import Codec
 from rcache.config import split_options
@@ -202,19 +201,7 @@ class ObjectCache(_CacheBase):
         )
         self._adapter = adapter
         self._hot = hot_keys
-        self._redoing = threading.Lock()
-        self._ctx.failures.redo = self._redo
-
-    def _redo(self) -> None:
-        """Redo the writes an outage lost (called by a successful round trip; one at a time)."""
-        if not self._redoing.acquire(blocking=False):
-            return
-        try:
-            self._adapter.run(_verbs.redo(self._ctx))
-        except Exception:  # never the caller's problem: remembered again or given up
-            _log.debug("redoing failed writes failed", exc_info=True)
-        finally:
-            self._redoing.release()
+        self._ctx.failures.on_redo = sync_redo(lambda: adapter.run(_verbs.redo(self._ctx)), _log)
 
     def _note(self, redis_key: Any) -> None:
         """Count a read for the hot-keys board; flush the counts when due (fails open)."""
@@ -471,24 +458,7 @@ class AsyncObjectCache(_CacheBase):
         )
         self._adapter = adapter
         self._hot = hot_keys
-        self._redo_task: asyncio.Task[None] | None = None
-        self._ctx.failures.redo = self._redo
-
-    def _redo(self) -> None:
-        """Redo the writes an outage lost, in a task of the running loop (one at a time)."""
-        if self._redo_task is not None and not self._redo_task.done():
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # not in a loop: the next success in one will do it
-            return
-        self._redo_task = loop.create_task(self._aredo())
-
-    async def _aredo(self) -> None:
-        try:
-            await self._adapter.run(_verbs.redo(self._ctx))
-        except Exception:  # never the caller's problem: remembered again or given up
-            _log.debug("redoing failed writes failed", exc_info=True)
+        self._ctx.failures.on_redo = async_redo(lambda: adapter.run(_verbs.redo(self._ctx)), _log)
 
     async def _note(self, redis_key: Any) -> None:
         """Count a read for the hot-keys board; flush the counts when due (fails open)."""

@@ -61,9 +61,9 @@ def invalidate(ctx: CacheContext, tags: Iterable[str]) -> Op[bool]:
     try:
         yield Batch([("MSET", *args)])
     except BackendError as err:
-        ctx.failures.lost(tags=tag_keys)  # the old versions may still be there
+        ctx.failures.lost("tag", tag_keys)  # the old versions may still be there
         ctx.failures.backend(err, "invalidate_tags")
         return False
-    ctx.failures.done(tags=tag_keys)
+    ctx.failures.done("tag", tag_keys)
     ctx.failures.written()
     return True

@@ -171,11 +171,11 @@ def set_value(
         (reply,) = yield Batch([set_command(redis_key, data, ms, *flags)])
     except BackendError as err:
         if not only_new:  # the old value may still be there: delete it once Redis answers
-            ctx.failures.lost(keys=[redis_key])
+            ctx.failures.lost("key", [redis_key])
         ctx.failures.backend(err, action)
         return False
     if reply:
-        ctx.failures.done(keys=[redis_key])
+        ctx.failures.done("key", [redis_key])
     ctx.failures.written()
     return bool(reply)
 
@@ -204,7 +204,7 @@ def set_many(ctx: CacheContext, mapping: Mapping[str, Any], ttl: TTL | Default) 
     try:
         replies = yield Batch(cmds, raise_on_error=False)
     except BackendError as err:
-        ctx.failures.lost(keys=redis_keys)
+        ctx.failures.lost("key", redis_keys)
         ctx.failures.backend(err, "set_many")
         return keys
     if ms == 0:
@@ -216,11 +216,11 @@ def set_many(ctx: CacheContext, mapping: Mapping[str, Any], ttl: TTL | Default) 
     if len(failed) < len(keys):
         missed = set(failed)
         ctx.failures.done(
-            keys=[rk for k, rk in zip(keys, redis_keys, strict=True) if k not in missed]
+            "key", [rk for k, rk in zip(keys, redis_keys, strict=True) if k not in missed]
         )
     first = next((e for e in errors if isinstance(e, BackendError)), None)
     if first is not None:
-        ctx.failures.lost(keys=ctx.keys(failed))
+        ctx.failures.lost("key", ctx.keys(failed))
         ctx.failures.backend(first, "set_many")
     else:
         ctx.failures.written()
@@ -241,10 +241,10 @@ def delete_many(ctx: CacheContext, keys: Iterable[str]) -> Op[int]:
     try:
         (count,) = yield Batch([("UNLINK", *redis_keys)])
     except BackendError as err:
-        ctx.failures.lost(keys=redis_keys)
+        ctx.failures.lost("key", redis_keys)
         ctx.failures.backend(err, "delete")
         return 0
-    ctx.failures.done(keys=redis_keys)
+    ctx.failures.done("key", redis_keys)
     ctx.failures.ok()
     return int(count)
 
@@ -335,12 +335,14 @@ def get_or_set(
 
 
 def redo(ctx: CacheContext) -> Op[None]:
-    """Redo what failed writes left undone (see ``Failures.lost``): one round trip.
+    """Redo what failed writes left undone (see ``FailureLog.lost``): one round trip.
 
-    Deletes the entries and gives the tags new versions; if Redis fails again, everything
-    is remembered again for the next success. Never raises a BackendError.
+    Deletes the entries (kind ``"key"``) and gives the tags (``"tag"``) new versions; if
+    Redis fails again, everything is remembered again for the next success. Never raises
+    a BackendError.
     """
-    keys, tags = ctx.failures.take_redo()
+    lost = ctx.failures.take_redo()
+    keys, tags = lost.get("key", []), lost.get("tag", [])
     cmds: list[Command] = []
     if keys:
         cmds.append(("UNLINK", *keys))
@@ -354,4 +356,5 @@ def redo(ctx: CacheContext) -> Op[None]:
     try:
         yield Batch(cmds)  # deleting and renewing twice is the same as once: retried freely
     except BackendError:
-        ctx.failures.lost(keys, tags)
+        ctx.failures.lost("key", keys)
+        ctx.failures.lost("tag", tags)

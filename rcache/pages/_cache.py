@@ -12,13 +12,14 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from rcache._degrade import async_redo, sync_redo
 from rcache.adapter import AdapterStats, AsyncRedisAdapter, RedisAdapter
 from rcache.config import split_options
 from rcache.errors import ConfigurationError
 from rcache.keys import KeySpace
 from rcache.pages import _store
 from rcache.pages._context import LookupResult, PageContext, StoreOptions, seconds
-from rcache.pages._failures import Failures, OnError
+from rcache.pages._failures import Failures, OnError, logger
 from rcache.pages._layout import Layout, page_space
 from rcache.pages._lookup import lookup
 from rcache.pages.model import Request, Response
@@ -113,6 +114,9 @@ class PageCache(_PageCacheBase):
     ) -> None:
         super().__init__(adapter, policy, prefix, on_error, lock_timeout, wait_timeout)
         self._adapter = adapter
+        self._ctx.failures.on_redo = sync_redo(
+            lambda: adapter.run(_store.redo_purges(self._ctx)), logger
+        )
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> PageCache:
@@ -235,6 +239,9 @@ class AsyncPageCache(_PageCacheBase):
     ) -> None:
         super().__init__(adapter, policy, prefix, on_error, lock_timeout, wait_timeout)
         self._adapter = adapter
+        self._ctx.failures.on_redo = async_redo(
+            lambda: adapter.run(_store.redo_purges(self._ctx)), logger
+        )
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> AsyncPageCache:

@@ -235,7 +235,25 @@ def purge(ctx: PageContext, keys: Sequence[str], action: str) -> Op[bool]:
     try:
         yield Batch([ctx.layout.purge(keys)])
     except BackendError as err:
+        ctx.failures.lost("purge", keys)  # redone once Redis answers (see redo_purges)
         ctx.failures.backend(err, action)
         return False
+    ctx.failures.done("purge", keys)
     ctx.failures.written()
     return True
+
+
+def redo_purges(ctx: PageContext) -> Op[None]:
+    """Purge again what purges that failed meant to (see ``FailureLog.lost``): one round trip.
+
+    A Redis that was only out of reach still serves the pages a failed purge meant to drop;
+    this purges them with the first round trip that succeeds afterwards. If Redis fails
+    again, they are remembered again. Never raises a BackendError.
+    """
+    keys = ctx.failures.take_redo().get("purge", [])
+    if not keys:
+        return
+    try:
+        yield Batch([ctx.layout.purge(keys)])  # purging twice is the same as once
+    except BackendError:
+        ctx.failures.lost("purge", keys)

@@ -164,16 +164,19 @@ def test_key_layout() -> None:
 
 
 def test_writes_to_redo_are_bounded_with_one_warning(caplog: pytest.LogCaptureFixture) -> None:
-    from rcache.objects._failures import REDO_LIMIT
+    from rcache._degrade import REDO_LIMIT
 
     failures = Failures()
     with caplog.at_level(logging.WARNING, logger="rcache.objects"):
-        failures.lost(keys=[f"k{i}" for i in range(REDO_LIMIT - 1)], tags=["t1", "t2", "t3"])
-        failures.lost(keys=["more"])
-    keys, tags = failures.take_redo()
-    assert len(keys) + len(tags) == REDO_LIMIT and "more" not in keys
+        failures.lost("key", [f"k{i}" for i in range(REDO_LIMIT - 3)])
+        failures.lost("tag", ["t1", "t2", "t3"])
+        failures.lost("key", ["more"])
+    lost = failures.take_redo()
+    assert len(lost["key"]) + len(lost["tag"]) == REDO_LIMIT and "more" not in lost["key"]
     assert len([r for r in caplog.records if "redo" in r.getMessage()]) == 1
-    assert not failures.redo_due and failures.take_redo() == ([], [])
-    failures.lost(keys=["a", "b"], tags=["t"])
-    failures.done(keys=["a"], tags=["t"])  # written since: nothing to redo for them
-    assert failures.take_redo() == (["b"], [])
+    assert not failures.redo_due and failures.take_redo() == {}
+    failures.lost("key", ["a", "b"])
+    failures.lost("tag", ["t"])
+    failures.done("key", ["a"])  # written since: nothing to redo for it
+    failures.done("tag", ["t"])
+    assert failures.take_redo() == {"key": ["b"]}

@@ -75,3 +75,32 @@ def test_an_evicted_purge_key_is_a_miss(make_pages: Any, redis_server: Any) -> N
         raw.close()
     assert x_cache(h.handle(request("/e"), view)) == "MISS"  # never a hit it cannot vouch for
     assert x_cache(h.handle(request("/e"), view)) == "HIT"
+
+
+def test_purges_an_outage_lost_are_redone_once_redis_answers(
+    make_pages: Any, fresh_server: Any
+) -> None:
+    # A stalled (not restarted) Redis keeps its pages: a purge that failed meanwhile would
+    # leave them served until their TTL. The first round trip that succeeds redoes it.
+    import signal
+    import time
+
+    h = make_pages(fresh_server.url, retry_attempts=1, socket_timeout=0.2, breaker_cooldown=0.2)
+    view = View(page(b"<p>v1</p>", ("Cache-Tag", "t")))
+    for path in ("/a", "/b"):
+        assert x_cache(h.handle(request(path), view)) == "MISS"
+        assert x_cache(h.handle(request(path), view)) == "HIT"
+    fresh_server.kill(signal.SIGSTOP)
+    try:
+        assert h.purge_url("https://example.com/a") is False
+        assert h.purge_tag("t") is False
+    finally:
+        fresh_server.kill(signal.SIGCONT)
+    deadline = time.monotonic() + 10
+    while x_cache(h.handle(request("/other"), view)) == "BYPASS":  # until Redis answers
+        assert time.monotonic() < deadline, "the page cache did not recover"
+        time.sleep(0.05)
+    for path in ("/a", "/b"):  # both purges were redone: the stale pages are gone
+        while x_cache(h.handle(request(path), view)) == "HIT":
+            assert time.monotonic() < deadline, f"the lost purge of {path} was not redone"
+            time.sleep(0.05)
