@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Literal
 
@@ -28,6 +29,7 @@ from rcache.errors import (
 
 __all__ = [
     "REDO_LIMIT",
+    "REDO_PAUSE",
     "FailureLog",
     "OnError",
     "async_redo",
@@ -40,6 +42,8 @@ OnError = Literal["miss", "raise"]
 #: Writes a cache remembers to redo once Redis answers again; beyond this many the rest are
 #: dropped (with one warning) and their entries stay until their TTL.
 REDO_LIMIT = 10_000
+#: Seconds between two attempts to redo them when one failed (Redis read-only, say).
+REDO_PAUSE = 1.0
 
 # Reads keep working while Redis refuses writes, so only a write proves these are over.
 _WRITE_KINDS = frozenset({"out of memory", "read-only"})
@@ -68,8 +72,11 @@ class FailureLog:
     (:meth:`lost`: a kind, such as "key" or "tag", and the Redis keys, at most
     :data:`REDO_LIMIT`); the first round trip that succeeds afterwards calls ``on_redo``
     (set by the cache), which takes the records (:meth:`take_redo`) and redoes them in one
-    round trip. A later successful write of the same thing takes it off the list first
-    (:meth:`done`). Redoing can only cost misses, never serve a stale entry.
+    round trip, sent once; a redo that fails is tried again after a later success, at most
+    once per :data:`REDO_PAUSE`. A later write of the same thing takes it off the list
+    before it is sent (:meth:`done`). Best effort: the round trip that ends the outage
+    may still have read an old value, the asyncio redo runs in a task moments later, and
+    the records belong to one cache object.
     """
 
     __slots__ = (
@@ -77,6 +84,7 @@ class FailureLog:
         "_lock",
         "_redo",
         "_redo_lock",
+        "_redo_not_before",
         "_reported",
         "consequences",
         "logger",
@@ -104,6 +112,7 @@ class FailureLog:
         self._lock = threading.Lock()
         self._redo: set[tuple[str, str]] = set()
         self._redo_lock = threading.Lock()
+        self._redo_not_before = 0.0
         self._dropped = False
         self.redo_due = False
         self.on_redo: Callable[[], None] | None = None
@@ -131,15 +140,23 @@ class FailureLog:
         """Note a successful round trip (a read is enough to end an outage); redo if due."""
         if self._reported:
             self._end(self._reported - _WRITE_KINDS)
-        if self.redo_due and self.on_redo is not None:
-            self.on_redo()
+        if self.redo_due:
+            self._redo_now()
 
     def written(self) -> None:
         """Note a successful write: every kind of failure is over; redo if due."""
         if self._reported:
             self._end(set(self._reported))
-        if self.redo_due and self.on_redo is not None:
+        if self.redo_due:
+            self._redo_now()
+
+    def _redo_now(self) -> None:
+        if self.on_redo is not None and time.monotonic() >= self._redo_not_before:
             self.on_redo()
+
+    def redo_failed(self) -> None:
+        """Note that a redo failed: the next attempt waits :data:`REDO_PAUSE` seconds."""
+        self._redo_not_before = time.monotonic() + REDO_PAUSE
 
     def lost(self, kind: str, keys: Iterable[str]) -> None:
         """Remember writes of ``kind`` to ``keys`` to redo once Redis answers again."""

@@ -58,12 +58,12 @@ def invalidate(ctx: CacheContext, tags: Iterable[str]) -> Op[bool]:
     args: list[str | bytes] = []
     for tag_key in tag_keys:
         args += (tag_key, ctx.new_token())
+    ctx.failures.done("tag", tag_keys)  # this supersedes any lost invalidation of them
     try:
         yield Batch([("MSET", *args)])
     except BackendError as err:
         ctx.failures.lost("tag", tag_keys)  # the old versions may still be there
         ctx.failures.backend(err, "invalidate_tags")
         return False
-    ctx.failures.done("tag", tag_keys)
     ctx.failures.written()
     return True

@@ -156,6 +156,8 @@ def set_value(
     data = ctx.codec.encode(value)  # EncodeError rises before any I/O
     redis_key = ctx.key(key)
     action = "add" if only_new else "set"
+    if not only_new:  # this write supersedes any lost one: off the redo list before it goes
+        ctx.failures.done("key", [redis_key])
     try:
         if ms == 0:  # expires at once: nothing to store
             if only_new:
@@ -174,8 +176,6 @@ def set_value(
             ctx.failures.lost("key", [redis_key])
         ctx.failures.backend(err, action)
         return False
-    if reply:
-        ctx.failures.done("key", [redis_key])
     ctx.failures.written()
     return bool(reply)
 
@@ -201,6 +201,7 @@ def set_many(ctx: CacheContext, mapping: Mapping[str, Any], ttl: TTL | Default) 
         cmds = [
             set_command(rk, encode(mapping[k]), ms) for k, rk in zip(keys, redis_keys, strict=True)
         ]
+    ctx.failures.done("key", redis_keys)  # put back below for the keys that fail
     try:
         replies = yield Batch(cmds, raise_on_error=False)
     except BackendError as err:
@@ -213,11 +214,6 @@ def set_many(ctx: CacheContext, mapping: Mapping[str, Any], ttl: TTL | Default) 
     else:
         failed = [k for k, r in zip(keys, replies, strict=True) if isinstance(r, RCacheError)]
         errors = [r for r in replies if isinstance(r, RCacheError)]
-    if len(failed) < len(keys):
-        missed = set(failed)
-        ctx.failures.done(
-            "key", [rk for k, rk in zip(keys, redis_keys, strict=True) if k not in missed]
-        )
     first = next((e for e in errors if isinstance(e, BackendError)), None)
     if first is not None:
         ctx.failures.lost("key", ctx.keys(failed))
@@ -238,13 +234,13 @@ def delete_many(ctx: CacheContext, keys: Iterable[str]) -> Op[int]:
     redis_keys = ctx.keys(list(dict.fromkeys(keys)))
     if not redis_keys:
         return 0
+    ctx.failures.done("key", redis_keys)  # this delete supersedes any lost write of them
     try:
         (count,) = yield Batch([("UNLINK", *redis_keys)])
     except BackendError as err:
         ctx.failures.lost("key", redis_keys)
         ctx.failures.backend(err, "delete")
         return 0
-    ctx.failures.done("key", redis_keys)
     ctx.failures.ok()
     return int(count)
 
@@ -337,9 +333,10 @@ def get_or_set(
 def redo(ctx: CacheContext) -> Op[None]:
     """Redo what failed writes left undone (see ``FailureLog.lost``): one round trip.
 
-    Deletes the entries (kind ``"key"``) and gives the tags (``"tag"``) new versions; if
-    Redis fails again, everything is remembered again for the next success. Never raises
-    a BackendError.
+    Deletes the entries (kind ``"key"``) and gives the tags (``"tag"``) new versions, sent
+    once (no retry). If it fails or is interrupted, everything is remembered again and
+    tried after the next success, a second later at the earliest. Never raises a
+    BackendError.
     """
     lost = ctx.failures.take_redo()
     keys, tags = lost.get("key", []), lost.get("tag", [])
@@ -354,7 +351,10 @@ def redo(ctx: CacheContext) -> Op[None]:
     if not cmds:
         return
     try:
-        yield Batch(cmds)  # deleting and renewing twice is the same as once: retried freely
-    except BackendError:
-        ctx.failures.lost("key", keys)
+        yield Batch(cmds, idempotent=False)  # not retried: the next success tries again
+    except BaseException as err:
         ctx.failures.lost("tag", tags)
+        ctx.failures.lost("key", keys)
+        ctx.failures.redo_failed()
+        if not isinstance(err, BackendError):
+            raise

@@ -232,13 +232,13 @@ def purge(ctx: PageContext, keys: Sequence[str], action: str) -> Op[bool]:
     """Purge every entry answering to ``keys`` (one round trip); False if Redis failed."""
     if not keys:
         return True
+    ctx.failures.done("purge", keys)  # this purge supersedes any lost one of these keys
     try:
         yield Batch([ctx.layout.purge(keys)])
     except BackendError as err:
         ctx.failures.lost("purge", keys)  # redone once Redis answers (see redo_purges)
         ctx.failures.backend(err, action)
         return False
-    ctx.failures.done("purge", keys)
     ctx.failures.written()
     return True
 
@@ -247,13 +247,17 @@ def redo_purges(ctx: PageContext) -> Op[None]:
     """Purge again what purges that failed meant to (see ``FailureLog.lost``): one round trip.
 
     A Redis that was only out of reach still serves the pages a failed purge meant to drop;
-    this purges them with the first round trip that succeeds afterwards. If Redis fails
-    again, they are remembered again. Never raises a BackendError.
+    this purges them with the first round trip that succeeds afterwards, sent once. If it
+    fails or is interrupted, they are remembered again and tried after the next success, a
+    second later at the earliest. Never raises a BackendError.
     """
     keys = ctx.failures.take_redo().get("purge", [])
     if not keys:
         return
     try:
-        yield Batch([ctx.layout.purge(keys)])  # purging twice is the same as once
-    except BackendError:
+        yield Batch([ctx.layout.purge(keys)], idempotent=False)  # the next success retries
+    except BaseException as err:
         ctx.failures.lost("purge", keys)
+        ctx.failures.redo_failed()
+        if not isinstance(err, BackendError):
+            raise

@@ -21,7 +21,7 @@ from rcache.objects import canonical, function_key
 from rcache.objects._context import CacheContext, tag_id
 from rcache.objects._envelope import Entry, is_envelope, pack, unpack
 from rcache.objects._failures import Failures
-from rcache.objects._verbs import get, get_many
+from rcache.objects._verbs import get, get_many, redo
 from rcache.ops import Batch, Op
 
 json_values = st.recursive(
@@ -180,3 +180,33 @@ def test_writes_to_redo_are_bounded_with_one_warning(caplog: pytest.LogCaptureFi
     failures.done("key", ["a"])  # written since: nothing to redo for it
     failures.done("tag", ["t"])
     assert failures.take_redo() == {"key": ["b"]}
+
+
+def test_a_redo_that_fails_waits_before_the_next_attempt() -> None:
+    from rcache._degrade import REDO_PAUSE
+
+    failures = Failures()
+    calls: list[int] = []
+    failures.on_redo = lambda: calls.append(1)
+    failures.lost("key", ["k"])
+    failures.ok()
+    assert calls == [1]  # due, and nothing failed yet: at once
+    failures.redo_failed()
+    for _ in range(100):  # Redis read-only, say: every read succeeds, every redo fails
+        failures.ok()
+        failures.written()
+    assert calls == [1]
+    failures._redo_not_before -= REDO_PAUSE  # a second later
+    failures.ok()
+    assert calls == [1, 1]
+
+
+def test_an_interrupted_redo_keeps_what_it_took() -> None:
+    ctx = context()
+    ctx.failures.lost("key", ["app:1:a"])
+    ctx.failures.lost("tag", ["app:1:#tag:t"])
+    op = redo(ctx)
+    effect = next(op)  # the redo's batch is on its way...
+    assert isinstance(effect, Batch) and not ctx.failures.redo_due
+    op.close()  # ...and its task is cancelled: nothing may be forgotten
+    assert ctx.failures.take_redo() == {"key": ["app:1:a"], "tag": ["app:1:#tag:t"]}
