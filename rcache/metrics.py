@@ -22,6 +22,7 @@ first name it was added under.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import threading
@@ -33,13 +34,14 @@ from typing import Any, TypeAlias
 
 from rcache._clients import WaitingConnectionPool
 from rcache.adapter import AsyncRedisAdapter, RedisAdapter
+from rcache.errors import BackendError
 from rcache.messaging import AsyncSubscriber, Subscriber
 from rcache.objects import AsyncObjectCache, ObjectCache
 from rcache.ops import Batch, Op
 from rcache.pages import AsyncPageCache, PageCache
 from rcache.sessions import AsyncSessionStore, SessionStore
 
-__all__ = ["Metrics", "Source", "server_info"]
+__all__ = ["Metrics", "ServerPanel", "Source", "aread_server", "read_server", "server_info"]
 
 Adapter: TypeAlias = RedisAdapter | AsyncRedisAdapter
 Source: TypeAlias = (
@@ -392,3 +394,28 @@ def server_info() -> Op[dict[str, Any]]:
         "expires": sum(d["expires"] for d in dbs.values()),
         "keyspace": dbs,
     }
+
+
+#: ``(server_info(), None)``; ``(None, "why")`` when Redis could not be read; ``(None, None)``
+#: without an adapter.
+ServerPanel: TypeAlias = tuple[dict[str, Any] | None, str | None]
+
+
+def read_server(adapter: RedisAdapter | None) -> ServerPanel:
+    """Run :func:`server_info` for a status page: a failure is a reason, never an exception."""
+    if adapter is None:
+        return None, None
+    try:
+        return adapter.run(server_info()), None
+    except BackendError as exc:  # the page is most wanted when Redis is in trouble
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+async def aread_server(adapter: RedisAdapter | AsyncRedisAdapter | None) -> ServerPanel:
+    """:func:`read_server` from asyncio code (a blocking adapter runs in a thread)."""
+    if not isinstance(adapter, AsyncRedisAdapter):
+        return await asyncio.to_thread(read_server, adapter)
+    try:
+        return await adapter.run(server_info()), None
+    except BackendError as exc:
+        return None, f"{type(exc).__name__}: {exc}"

@@ -24,7 +24,6 @@ Redis cannot be reached the page still renders, with a "Redis unreachable" line.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -42,8 +41,7 @@ from rcache.dashboard import (
     response_headers,
     view_for,
 )
-from rcache.errors import BackendError
-from rcache.metrics import server_info
+from rcache.metrics import aread_server
 
 __all__ = ["Dashboard"]
 
@@ -118,7 +116,7 @@ class Dashboard:
             await _respond(send, 200, PROMETHEUS_TYPE, body, head)
         else:
             snapshot = self.metrics.snapshot()
-            server, error = await self._server()
+            server, error = await aread_server(self.adapter)
             if view == "json":
                 await _respond(
                     send, 200, JSON_TYPE, render_json(snapshot, server, error=error), head
@@ -128,18 +126,6 @@ class Dashboard:
                     snapshot, server, title=self.title, refresh=self.refresh, error=error
                 )
                 await _respond(send, 200, HTML_TYPE, page.encode("utf-8"), head)
-
-    async def _server(self) -> tuple[dict[str, Any] | None, str | None]:
-        """Return ``(server_info, None)``, ``(None, why)`` if unreachable, or no adapter."""
-        adapter = self.adapter
-        if adapter is None:
-            return None, None
-        try:
-            if isinstance(adapter, AsyncRedisAdapter):
-                return await adapter.run(server_info()), None
-            return await asyncio.to_thread(adapter.run, server_info()), None
-        except BackendError as exc:  # the page is most wanted when Redis is in trouble
-            return None, f"{type(exc).__name__}: {exc}"
 
 
 async def _respond(

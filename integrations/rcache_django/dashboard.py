@@ -27,7 +27,6 @@ reached the page still renders, with a "Redis unreachable" line.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from django.http import HttpRequest, HttpResponse  # type: ignore[import-untyped, unused-ignore]
 from django.urls import URLPattern, path  # type: ignore[import-untyped, unused-ignore]
@@ -47,8 +46,7 @@ from rcache.dashboard import (
     render_json,
     response_headers,
 )
-from rcache.errors import BackendError
-from rcache.metrics import server_info
+from rcache.metrics import read_server
 
 __all__ = ["DashboardViews", "dashboard_urls"]
 
@@ -115,20 +113,11 @@ class DashboardViews:
         if view == "metrics":
             return _response(200, PROMETHEUS_TYPE, self.metrics.prometheus())
         snapshot = self.metrics.snapshot()
-        server, error = self._server()
+        server, error = read_server(self.adapter)
         if view == "json":
             return _response(200, JSON_TYPE, render_json(snapshot, server, error=error))
         page = render_html(snapshot, server, title=self.title, refresh=self.refresh, error=error)
         return _response(200, HTML_TYPE, page)
-
-    def _server(self) -> tuple[dict[str, Any] | None, str | None]:
-        """Return ``(server_info, None)``, ``(None, why)`` if unreachable, or no adapter."""
-        if self.adapter is None:
-            return None, None
-        try:
-            return self.adapter.run(server_info()), None
-        except BackendError as exc:  # the page is most wanted when Redis is in trouble
-            return None, f"{type(exc).__name__}: {exc}"
 
 
 def dashboard_urls(

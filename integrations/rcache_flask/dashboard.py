@@ -25,7 +25,6 @@ request hooks, so it does not turn off the page cache's early hits.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from flask import Blueprint, Request, Response, request
 
@@ -43,8 +42,7 @@ from rcache.dashboard import (
     render_json,
     response_headers,
 )
-from rcache.errors import BackendError
-from rcache.metrics import server_info
+from rcache.metrics import read_server
 
 __all__ = ["dashboard_blueprint"]
 
@@ -54,16 +52,6 @@ _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 def _default_allow(req: Request) -> bool:
     return is_local_client(req.remote_addr, req.headers.keys())
-
-
-def _server(adapter: RedisAdapter | None) -> tuple[dict[str, Any] | None, str | None]:
-    """Return ``(server_info, None)``, ``(None, why)`` if unreachable, or no adapter."""
-    if adapter is None:
-        return None, None
-    try:
-        return adapter.run(server_info()), None
-    except BackendError as exc:  # the page is most wanted when Redis is in trouble
-        return None, f"{type(exc).__name__}: {exc}"
 
 
 def _response(status: int, content_type: str, body: bytes | str) -> Response:
@@ -104,7 +92,7 @@ def dashboard_blueprint(
         if view == "metrics":
             return _response(200, PROMETHEUS_TYPE, metrics.prometheus())
         snapshot = metrics.snapshot()
-        server, error = _server(adapter)
+        server, error = read_server(adapter)
         if view == "json":
             return _response(200, JSON_TYPE, render_json(snapshot, server, error=error))
         page = render_html(snapshot, server, title=title, refresh=refresh, error=error)
