@@ -32,6 +32,7 @@ __all__ = [
     "TEXT_TYPE",
     "MetricsSource",
     "View",
+    "checked_refresh",
     "is_local_client",
     "render_html",
     "render_json",
@@ -85,6 +86,13 @@ def view_for(subpath: str) -> View | None:
     if name in ("metrics", "json"):
         return name  # type: ignore[return-value]  # narrowed by the test above
     return None
+
+
+def checked_refresh(refresh: int) -> int:
+    """Return ``refresh`` (seconds between page reloads, 0 = none); ValueError if negative."""
+    if refresh < 0:
+        raise ValueError(f"refresh must be >= 0 seconds, not {refresh!r}")
+    return refresh
 
 
 def is_local_client(peer: str | None, header_names: Iterable[str] = ()) -> bool:
@@ -147,8 +155,7 @@ def render_html(
     ``server``: ``None`` when there is no adapter or Redis is unreachable; ``error`` is then
     shown as "Redis unreachable: <error>".
     """
-    if refresh < 0:
-        raise ValueError(f"refresh must be >= 0 seconds, not {refresh!r}")
+    checked_refresh(refresh)
     head = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',

@@ -35,6 +35,7 @@ from rcache.dashboard import (
     PROMETHEUS_TYPE,
     TEXT_TYPE,
     MetricsSource,
+    checked_refresh,
     is_local_client,
     render_html,
     render_json,
@@ -83,13 +84,11 @@ class Dashboard:
         title: str = "rcache",
         refresh: int = 5,
     ) -> None:
-        if refresh < 0:
-            raise ValueError(f"refresh must be >= 0 seconds, not {refresh!r}")
         self.metrics = metrics
         self.adapter = adapter
         self.allow = allow if allow is not None else _default_allow
         self.title = title
-        self.refresh = refresh
+        self.refresh = checked_refresh(refresh)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

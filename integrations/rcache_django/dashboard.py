@@ -41,6 +41,7 @@ from rcache.dashboard import (
     TEXT_TYPE,
     MetricsSource,
     View,
+    checked_refresh,
     is_local_client,
     render_html,
     render_json,
@@ -83,13 +84,11 @@ class DashboardViews:
         title: str = "rcache",
         refresh: int = 5,
     ) -> None:
-        if refresh < 0:
-            raise ValueError(f"refresh must be >= 0 seconds, not {refresh!r}")
         self.metrics = metrics
         self.adapter = adapter
         self.allow = allow if allow is not None else _default_allow
         self.title = title
-        self.refresh = refresh
+        self.refresh = checked_refresh(refresh)
 
     def page(self, request: HttpRequest) -> HttpResponse:
         """The HTML page."""

@@ -37,6 +37,7 @@ from rcache.dashboard import (
     TEXT_TYPE,
     MetricsSource,
     View,
+    checked_refresh,
     is_local_client,
     render_html,
     render_json,
@@ -77,8 +78,7 @@ def dashboard_blueprint(
     ``title``: the page heading; ``refresh``: seconds between page reloads (0: none).
     ``name``: the blueprint's name (register two dashboards under different names).
     """
-    if refresh < 0:
-        raise ValueError(f"refresh must be >= 0 seconds, not {refresh!r}")
+    checked_refresh(refresh)
     allowed = allow if allow is not None else _default_allow
     blueprint = Blueprint(name, __name__, url_prefix=url_prefix)
 
